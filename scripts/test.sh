@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Lint, type-check and run every test (unit, real models, notebooks, browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check src tests benchmarks models/recipes scripts
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy
+.venv/bin/pytest -q "$@"

@@ -1,0 +1,229 @@
+"""The public Python API: enhance, list_models, register_model."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalog import TASKS, ModelCard, SizeRule, catalog, sha256_of
+from .engine import run_plan
+from .errors import EnhanceError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
+from .images import load_image, resize_plane, to_array
+from .planning import DEFAULT_OVERLAP, Plan, make_plan
+from .progress import CallbackProgress, CancelToken, Progress, TileEvent
+from .provenance import new_record, pixels_sha256
+from .result import Result
+from .runtimes.ort import RuntimeOptions, get_runtime
+
+
+def list_models(task: str | None = None) -> list[ModelCard]:
+    """Every model card (or those of one task), installed or not (see ``card.installed``)."""
+    if task is not None and task not in TASKS:
+        raise ModelNotFoundError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    return catalog().cards(task)
+
+
+def choose_model(task: str, scale: int | None, model: str | None) -> ModelCard:
+    cat = catalog()
+    if model is not None:
+        card = cat.get(model)
+        if card.task != task:
+            raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
+        if scale is not None and task == "upscale" and card.scale != scale:
+            raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
+        return card
+    return cat.default_for(task, scale if task == "upscale" else None)
+
+
+def plan_for(
+    size: tuple[int, int],
+    task: str = "upscale",
+    scale: int | None = None,
+    model: str | None = None,
+    tile: int | str | None = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    budget: int | None = None,
+) -> Plan:
+    """The plan a run would follow (cheap; nothing is loaded or run)."""
+    scale = _default_scale(task, scale)
+    card = choose_model(task, scale, model)
+    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget)
+
+
+def _default_scale(task: str, scale: int | None) -> int | None:
+    if task == "upscale":
+        return 4 if scale is None else scale
+    return None
+
+
+def _as_progress(progress: Progress | Callable[[TileEvent], None] | None, cancel: CancelToken | None) -> tuple[Progress, CancelToken]:
+    if progress is None or callable(progress) and not hasattr(progress, "tile_done"):
+        cb = progress if callable(progress) else None
+        p = CallbackProgress(on_tile=cb, cancel=cancel)
+        return p, p.cancel
+    token = cancel or getattr(progress, "cancel", None) or CancelToken()
+    return progress, token
+
+
+def enhance(
+    source: Any,
+    task: str = "upscale",
+    scale: int | None = None,
+    model: str | None = None,
+    tile: int | str | None = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    progress: Progress | Callable[[TileEvent], None] | None = None,
+    cancel: CancelToken | None = None,
+    controls: Mapping[str, float] | None = None,
+    max_pixels: int | None = None,
+    threads: int | None = None,
+    budget: int | None = None,
+) -> Result:
+    """Enhance one image and return a :class:`Result` with its provenance record.
+
+    ``source``: path, bytes, PIL.Image or numpy array. ``tile``: "auto", "whole" or a side in
+    input pixels. ``progress``: a Progress object or a callback receiving each TileEvent.
+    ``cancel``: a CancelToken another thread may cancel (raises ``Cancelled``).
+    """
+    t_start = time.perf_counter()
+    buf = load_image(source, max_pixels)
+    plan = plan_for(buf.size, task, scale, model, tile, overlap, budget)
+    cat = catalog()
+    card = cat.get(plan.model_id)
+    pass_cards = cat.resolve_chain(card)
+    options = RuntimeOptions.from_env() if threads is None else RuntimeOptions(intra_op_threads=threads)
+    t_load = time.perf_counter()
+    runtimes = [get_runtime(c, options) for c in pass_cards]
+    load_ms = (time.perf_counter() - t_load) * 1000
+    prog, token = _as_progress(progress, cancel)
+    removers = [token.on_cancel(rt.terminate) for rt in runtimes]
+    try:
+        out = run_plan(plan, buf.rgb, pass_cards, runtimes, prog, controls, disk_threshold_bytes=plan.budget_bytes)
+    finally:
+        for remove in removers:
+            remove()
+    alpha = resize_plane(buf.alpha, plan.out_size) if buf.alpha is not None else None
+    array = to_array(out.rgb, alpha, buf)
+    record = new_record(
+        task=plan.task,
+        scale=plan.scale,
+        model={
+            "id": card.id,
+            "sha256": card.sha256,
+            "passes": [{"id": c.id, "sha256": c.sha256} for c in pass_cards],
+        },
+        options={
+            "tile": tile,
+            "overlap": overlap,
+            "controls": dict(controls or {}),
+            "threads": threads,
+        },
+        runtime={
+            "name": "onnxruntime",
+            "version": runtimes[0].version,
+            "provider": runtimes[0].provider,
+            "deterministic": options.deterministic,
+        },
+        plan=plan.summary(),
+        tile_ms=[round(t, 2) for t in out.tile_ms],
+        pass_ms=[round(t, 2) for t in out.pass_ms],
+        load_ms=round(load_ms, 2),
+        total_ms=round((time.perf_counter() - t_start) * 1000, 2),
+        input={
+            "size": list(buf.size),
+            "mode": buf.out_mode,
+            "dtype": buf.dtype,
+            "file": buf.path.name if buf.path else None,
+            "pixels_sha256": pixels_sha256(np.ascontiguousarray(buf.rgb).tobytes()),
+            "notes": buf.notes,
+        },
+        output={
+            "size": [int(array.shape[1]), int(array.shape[0])],
+            "mode": buf.out_mode,
+            "dtype": str(array.dtype),
+            "pixels_sha256": pixels_sha256(np.ascontiguousarray(array).tobytes()),
+        },
+    )
+    return Result(array=array, record=record, source=buf)
+
+
+def register_model(
+    path: str | os.PathLike[str],
+    task: str,
+    scale: int = 1,
+    sha256: str | None = None,
+    id: str | None = None,  # noqa: A002 - the card's field is called id
+    layout: str | None = None,
+    value_range: float = 1.0,
+    multiple_of: int = 1,
+    minimum: int = 1,
+    license: str = "user supplied",  # noqa: A002
+) -> ModelCard:
+    """Add a user's own ONNX file to the catalog, checked against its graph.
+
+    With ``sha256`` given the file must match it (``ModelIntegrityError`` otherwise); without it,
+    the file's current digest is recorded and checked on every later load.
+    """
+    import onnxruntime as ort
+
+    from .runtimes.ort import check_graph
+
+    if task not in TASKS:
+        raise ModelNotFoundError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+    p = Path(path)
+    if not p.is_file():
+        raise ModelNotFoundError(f"no model file at {p}")
+    data = p.read_bytes()
+    digest = sha256_of(data)
+    if sha256 is not None and sha256.lower() != digest:
+        raise ModelIntegrityError(f"{p} has sha256 {digest}, not the expected {sha256}")
+    try:
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelFormatError(f"{p} is not a valid ONNX model: {exc}") from exc
+    inputs = sess.get_inputs()
+    if not inputs:
+        raise ModelFormatError(f"{p} has no inputs")
+    first = inputs[0]
+    if layout is None:
+        shape = first.shape
+        layout = "NCHW" if len(shape) == 4 and shape[1] in (1, 3) else "NHWC"
+    if layout not in ("NHWC", "NCHW"):
+        raise ValueError(f"layout must be NHWC or NCHW, got {layout!r}")
+    card = ModelCard(
+        id=id or f"user-{p.stem}-{digest[:8]}",
+        task=task,  # type: ignore[arg-type]
+        scale=scale,
+        title=p.name,
+        file=p.name,
+        sha256=digest,
+        size_bytes=len(data),
+        layout=layout,  # type: ignore[arg-type]
+        value_range=value_range,
+        input_name=first.name,
+        size_rule=SizeRule(multiple_of=multiple_of, minimum=max(minimum, 1)),
+        license=license,
+        source={"registry": "user", "path": str(p.resolve())},
+        path=p.resolve(),
+        user=True,
+    )
+    check_graph(card, inputs, sess.get_outputs())
+    return catalog().add(replace(card))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+__all__ = ["EnhanceError", "enhance", "list_models", "plan_for", "register_model"]

@@ -1,0 +1,308 @@
+"""Typed model cards, the manifest, model search paths and integrity checks.
+
+Pure Python (no numpy, no onnxruntime) so that the planner can use it under Pyodide too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ModelFormatError, ModelIntegrityError, ModelNotFoundError
+
+Task = Literal["upscale", "restore", "deblur", "colorize"]
+TASKS: tuple[Task, ...] = ("upscale", "restore", "deblur", "colorize")
+MODELS_ENV = "ENHANCE_WIDGET_MODELS"
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_DIR = _PACKAGE_DIR / "_bundled"
+"""Where the wheel carries the manifest, the default model and the sample image."""
+SOURCE_MODELS_DIR = _PACKAGE_DIR.parent.parent / "models"
+"""``models/`` of a source checkout (editable installs and tests)."""
+
+
+@dataclass(frozen=True)
+class SizeRule:
+    """What input sizes the model accepts: tiles are padded to fit and cropped back."""
+
+    multiple_of: int = 1
+    minimum: int = 1
+    fixed: int | None = None
+    pad_mode: Literal["edge", "reflect"] = "edge"
+
+    def fit(self, n: int) -> int:
+        """Smallest size >= n that the model accepts."""
+        if self.fixed is not None:
+            return self.fixed
+        n = max(n, self.minimum)
+        m = self.multiple_of
+        return -(-n // m) * m
+
+
+@dataclass(frozen=True)
+class ExtraInput:
+    """A model input other than the image, fed from a user control (e.g. FFDNet's sigma)."""
+
+    name: str
+    control: str
+    default: float
+    scale: float = 1.0
+    shape: tuple[int, ...] = (1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Measured cost figures (benchmarks/calibrate.py): memory per padded input pixel, time."""
+
+    bytes_per_px: float
+    ms_per_mpx: float
+    load_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the engine needs to know about one model, filled from the manifest."""
+
+    id: str
+    task: Task
+    scale: int
+    title: str = ""
+    file: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    params: int | None = None
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    value_range: float = 1.0
+    input_name: str = "input"
+    output_name: str | None = None
+    size_rule: SizeRule = field(default_factory=SizeRule)
+    dynamic_hw: bool = True
+    tiling: bool = True
+    extra_inputs: tuple[ExtraInput, ...] = ()
+    cost: Cost = field(default_factory=lambda: Cost(4000.0, 20000.0))
+    license: str = "unknown"
+    source: dict[str, str] = field(default_factory=dict)
+    recipe: str | None = None
+    chain: tuple[str, ...] = ()
+    bundled: bool = False
+    quality: dict[str, float] = field(default_factory=dict)
+    notes: str = ""
+    path: Path | None = None
+    user: bool = False
+
+    @property
+    def is_chain(self) -> bool:
+        return bool(self.chain)
+
+    @property
+    def installed(self) -> bool:
+        return self.is_chain or (self.path is not None and self.path.is_file())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description for the widget, the CLI and provenance records."""
+        return {
+            "id": self.id,
+            "title": self.title or self.id,
+            "task": self.task,
+            "scale": self.scale,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "license": self.license,
+            "source": dict(self.source),
+            "chain": list(self.chain),
+            "installed": self.installed,
+            "notes": self.notes,
+        }
+
+
+def _card_from_json(entry: dict[str, Any]) -> ModelCard:
+    rule = entry.get("size_rule") or {}
+    cost = entry.get("cost")
+    try:
+        return ModelCard(
+            id=str(entry["id"]),
+            task=entry["task"],
+            scale=int(entry.get("scale", 1)),
+            title=str(entry.get("title", "")),
+            file=entry.get("file"),
+            sha256=entry.get("sha256"),
+            size_bytes=entry.get("size_bytes"),
+            params=entry.get("params"),
+            layout=entry.get("layout", "NHWC"),
+            value_range=float(entry.get("value_range", 1.0)),
+            input_name=str(entry.get("input_name", "input")),
+            output_name=entry.get("output_name"),
+            size_rule=SizeRule(
+                multiple_of=int(rule.get("multiple_of", 1)),
+                minimum=int(rule.get("minimum", 1)),
+                fixed=rule.get("fixed"),
+                pad_mode=rule.get("pad_mode", "edge"),
+            ),
+            dynamic_hw=bool(entry.get("dynamic_hw", True)),
+            tiling=bool(entry.get("tiling", True)),
+            extra_inputs=tuple(
+                ExtraInput(
+                    name=e["name"],
+                    control=e["control"],
+                    default=float(e["default"]),
+                    scale=float(e.get("scale", 1.0)),
+                    shape=tuple(e.get("shape", (1, 1, 1, 1))),
+                )
+                for e in entry.get("extra_inputs", [])
+            ),
+            cost=Cost(**cost) if cost else Cost(4000.0, 20000.0),
+            license=str(entry.get("license", "unknown")),
+            source=dict(entry.get("source", {})),
+            recipe=entry.get("recipe"),
+            chain=tuple(entry.get("chain", ())),
+            bundled=bool(entry.get("bundled", False)),
+            quality=dict(entry.get("quality", {})),
+            notes=str(entry.get("notes", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"manifest entry {entry.get('id', '?')!r} is malformed: {exc}") from exc
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_bytes(card: ModelCard, data: bytes) -> bytes:
+    """Check ``data`` against the card's size and sha256; return it unchanged when it matches."""
+    if card.sha256 is None:
+        raise ModelIntegrityError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
+    digest = sha256_of(data)
+    if digest != card.sha256:
+        raise ModelIntegrityError(
+            f"model {card.id!r} ({card.path}) has sha256 {digest[:16]}..., expected "
+            f"{card.sha256[:16]}...: the file is damaged or was changed. Restore it "
+            f"(reinstall the package or re-run {card.recipe or 'its recipe'})."
+        )
+    return data
+
+
+def read_verified(card: ModelCard) -> bytes:
+    """Read the model file and verify it; no byte reaches onnxruntime before this passes."""
+    if card.path is None or not card.path.is_file():
+        hint = f"`enhance-widget models build {card.id}`" if card.recipe else "its recipe"
+        raise ModelNotFoundError(
+            f"model {card.id!r} is not installed: {card.file} was not found in {search_dirs()}; "
+            f"put it in a folder named by ${MODELS_ENV}, or build it with {hint}"
+        )
+    return verify_bytes(card, card.path.read_bytes())
+
+
+def search_dirs(extra: Iterable[Path | str] = ()) -> list[Path]:
+    """Folders searched for model files, first match wins."""
+    dirs = [Path(p) for p in extra]
+    env = os.environ.get(MODELS_ENV)
+    if env:
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs.extend([SOURCE_MODELS_DIR, BUNDLED_DIR])
+    return dirs
+
+
+def _manifest_path() -> Path:
+    for d in (SOURCE_MODELS_DIR, BUNDLED_DIR):
+        if (d / "manifest.json").is_file():
+            return d / "manifest.json"
+    raise ModelNotFoundError("no model manifest found: the package installation is incomplete")
+
+
+def sample_image_path() -> Path:
+    """The small photo that the demo and the quickstart open."""
+    for d in (SOURCE_MODELS_DIR, BUNDLED_DIR):
+        if (d / "sample.png").is_file():
+            return d / "sample.png"
+    raise FileNotFoundError("the bundled sample image is missing from this installation")
+
+
+class Catalog:
+    """The manifest's cards plus the user's registered models."""
+
+    def __init__(self, manifest: dict[str, Any], dirs: list[Path]) -> None:
+        self.manifest = manifest
+        self.dirs = dirs
+        self._lock = threading.Lock()
+        self._cards: dict[str, ModelCard] = {}
+        for entry in manifest.get("models", []):
+            card = _card_from_json(entry)
+            self._cards[card.id] = replace(card, path=self._locate(card.file))
+
+    @classmethod
+    def load(cls, extra_dirs: Iterable[Path | str] = ()) -> Catalog:
+        path = _manifest_path()
+        return cls(json.loads(path.read_text(encoding="utf-8")), search_dirs(extra_dirs))
+
+    def _locate(self, file: str | None) -> Path | None:
+        if file is None:
+            return None
+        for d in self.dirs:
+            if (d / file).is_file():
+                return d / file
+        return None
+
+    def cards(self, task: str | None = None) -> list[ModelCard]:
+        with self._lock:
+            cards = list(self._cards.values())
+        return [c for c in cards if task is None or c.task == task]
+
+    def get(self, model_id: str) -> ModelCard:
+        with self._lock:
+            card = self._cards.get(model_id)
+        if card is None:
+            known = ", ".join(sorted(self._cards))
+            raise ModelNotFoundError(f"unknown model {model_id!r}; known models: {known}")
+        return card
+
+    def default_for(self, task: str, scale: int | None) -> ModelCard:
+        if task not in TASKS:
+            raise ModelNotFoundError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+        defaults: dict[str, str] = self.manifest.get("tasks", {}).get(task, {}).get("default", {})
+        if scale is not None and str(scale) in defaults:
+            return self.get(defaults[str(scale)])
+        candidates = [c for c in self.cards(task) if scale is None or c.scale == scale]
+        if not candidates:
+            raise ModelNotFoundError(
+                f"no model for task {task!r}" + (f" at scale x{scale}" if scale else "")
+                + f"; available: {[(c.id, c.scale) for c in self.cards(task)] or 'none yet'}"
+            )
+        return candidates[0]
+
+    def resolve_chain(self, card: ModelCard) -> list[ModelCard]:
+        """The single-pass cards a (possibly chained) card runs, in order."""
+        if not card.is_chain:
+            return [card]
+        return [self.get(i) for i in card.chain]
+
+    def add(self, card: ModelCard) -> ModelCard:
+        with self._lock:
+            self._cards[card.id] = card
+        return card
+
+
+_catalog: Catalog | None = None
+_catalog_lock = threading.Lock()
+
+
+def catalog() -> Catalog:
+    """The process-wide catalog (loaded once)."""
+    global _catalog
+    with _catalog_lock:
+        if _catalog is None:
+            _catalog = Catalog.load()
+        return _catalog
+
+
+def reset_catalog(extra_dirs: Iterable[Path | str] = ()) -> Catalog:
+    """Reload the manifest (e.g. after setting ``ENHANCE_WIDGET_MODELS``)."""
+    global _catalog
+    with _catalog_lock:
+        _catalog = Catalog.load(extra_dirs)
+        return _catalog

@@ -1,0 +1,229 @@
+"""The plan: what a run will do and cost, computed before anything runs. Pure Python.
+
+A plan lists its passes (a chained x4 is two passes of an x2 model), each with its tile grid,
+and estimates memory (bytes) and time (seconds) from the cards' measured cost figures. The
+widget shows it before Run; the kernel engine and the browser engine both execute it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .catalog import ModelCard
+from .progress import Box
+from .tiling import TilingStrategy, axis_starts, core_bounds, strategy_for
+
+FLOAT_BYTES = 4
+DEFAULT_OVERLAP = 16
+DEFAULT_BUDGET_CAP = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """One tile: boxes, the padded size fed to the model, and the overlap bands (output px)."""
+
+    index: int
+    pass_index: int
+    in_box: Box
+    out_box: Box
+    core_box: Box
+    padded: tuple[int, int]
+    bands: tuple[int, int, int, int]
+    """Overlap with the neighbours in output pixels: left, top, right, bottom."""
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    pass_index: int
+    model_id: str
+    scale: int
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    tile: tuple[int, int]
+    overlap: int
+    grid: tuple[int, int]
+    tiles: tuple[TilePlan, ...]
+    memory_bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    task: str
+    model_id: str
+    scale: int
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    strategy: str
+    overlap: int
+    passes: tuple[PassPlan, ...]
+    memory_bytes: int
+    budget_bytes: int
+    available_bytes: int | None
+    seconds: float
+
+    @property
+    def total_tiles(self) -> int:
+        return sum(len(p.tiles) for p in self.passes)
+
+    @property
+    def fits(self) -> bool:
+        return self.memory_bytes <= self.budget_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (sent to the widget and the browser engine, stored in records)."""
+        d = asdict(self)
+        d["total_tiles"] = self.total_tiles
+        d["fits"] = self.fits
+        return d
+
+    def summary(self) -> dict[str, Any]:
+        """The plan without the per-tile list (for records and displays)."""
+        d = self.to_dict()
+        for p in d["passes"]:
+            p["tiles"] = len(p["tiles"])
+        return d
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, or None where that does not exist."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def default_budget() -> int:
+    env = os.environ.get("ENHANCE_WIDGET_MEMORY_BUDGET")
+    if env:
+        return int(env)
+    avail = available_memory()
+    return min(DEFAULT_BUDGET_CAP, avail // 2) if avail else DEFAULT_BUDGET_CAP
+
+
+def tile_memory(card: ModelCard, padded_w: int, padded_h: int) -> int:
+    """Working memory of one model call on a padded tile."""
+    px = padded_w * padded_h
+    io = px * 3 * FLOAT_BYTES * (1 + card.scale * card.scale)
+    return int(card.cost.bytes_per_px * px) + io
+
+
+def pass_memory(card: ModelCard, in_size: tuple[int, int], padded: tuple[int, int]) -> int:
+    """Input and output buffers of a pass, the model weights, and one tile's working memory."""
+    w, h = in_size
+    buffers = w * h * 3 * FLOAT_BYTES * (1 + card.scale * card.scale)
+    weights = 2 * (card.size_bytes or 0)
+    return buffers + weights + tile_memory(card, *padded)
+
+
+def _axis(length: int, tile: int, overlap: int) -> tuple[list[int], list[tuple[int, int]], int]:
+    tile = min(tile, length)
+    starts = axis_starts(length, tile, overlap)
+    return starts, core_bounds(starts, tile, length), tile
+
+
+def plan_pass(
+    card: ModelCard,
+    pass_index: int,
+    first_index: int,
+    in_size: tuple[int, int],
+    strategy: TilingStrategy,
+    overlap: int,
+    budget: int,
+) -> PassPlan:
+    w, h = in_size
+    rule = card.size_rule
+    s = card.scale
+
+    def fits(tile: int) -> bool:
+        pw, ph = rule.fit(min(tile, w)), rule.fit(min(tile, h))
+        return pass_memory(card, in_size, (pw, ph)) <= budget
+
+    side = strategy.tile_size(w, h, card, fits)
+    if not card.tiling:
+        side = max(w, h)
+    xs, xcores, tw = _axis(w, side, overlap)
+    ys, ycores, th = _axis(h, side, overlap)
+    padded = (rule.fit(tw), rule.fit(th))
+    tiles: list[TilePlan] = []
+    for j, (y0, (cy0, cy1)) in enumerate(zip(ys, ycores, strict=True)):
+        for i, (x0, (cx0, cx1)) in enumerate(zip(xs, xcores, strict=True)):
+            x1, y1 = x0 + tw, y0 + th
+            left = (xs[i - 1] + tw - x0) * s if i > 0 else 0
+            right = (x1 - xs[i + 1]) * s if i + 1 < len(xs) else 0
+            top = (ys[j - 1] + th - y0) * s if j > 0 else 0
+            bottom = (y1 - ys[j + 1]) * s if j + 1 < len(ys) else 0
+            tiles.append(
+                TilePlan(
+                    index=first_index + len(tiles),
+                    pass_index=pass_index,
+                    in_box=(x0, y0, x1, y1),
+                    out_box=(x0 * s, y0 * s, x1 * s, y1 * s),
+                    core_box=(cx0 * s, cy0 * s, cx1 * s, cy1 * s),
+                    padded=padded,
+                    bands=(left, top, right, bottom),
+                )
+            )
+    seconds = card.cost.ms_per_mpx * len(tiles) * padded[0] * padded[1] / 1e9
+    return PassPlan(
+        pass_index=pass_index,
+        model_id=card.id,
+        scale=s,
+        in_size=in_size,
+        out_size=(w * s, h * s),
+        tile=(tw, th),
+        overlap=overlap,
+        grid=(len(xs), len(ys)),
+        tiles=tuple(tiles),
+        memory_bytes=pass_memory(card, in_size, padded),
+        seconds=seconds,
+    )
+
+
+def make_plan(
+    in_size: tuple[int, int],
+    card: ModelCard,
+    pass_cards: list[ModelCard],
+    tile: int | str | None = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    budget: int | None = None,
+) -> Plan:
+    """Plan a run of ``card`` (whose single-pass cards are ``pass_cards``) on an image."""
+    w, h = in_size
+    if w < 1 or h < 1:
+        raise ValueError(f"image size must be positive, got {w}x{h}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0, got {overlap}")
+    budget = default_budget() if budget is None else budget
+    strategy = strategy_for(tile)
+    passes: list[PassPlan] = []
+    size = in_size
+    first = 0
+    for k, pc in enumerate(pass_cards):
+        p = plan_pass(pc, k, first, size, strategy, overlap, budget)
+        passes.append(p)
+        first += len(p.tiles)
+        size = p.out_size
+    # a chain keeps the previous pass's output alive while the next pass runs
+    memory = max(p.memory_bytes for p in passes)
+    load = sum(pc.cost.load_ms for pc in {c.id: c for c in pass_cards}.values()) / 1000
+    return Plan(
+        task=card.task,
+        model_id=card.id,
+        scale=card.scale,
+        in_size=in_size,
+        out_size=size,
+        strategy=strategy.name,
+        overlap=overlap,
+        passes=tuple(passes),
+        memory_bytes=memory,
+        budget_bytes=budget,
+        available_bytes=available_memory(),
+        seconds=sum(p.seconds for p in passes) + load,
+    )

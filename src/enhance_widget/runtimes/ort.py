@@ -1,0 +1,159 @@
+"""onnxruntime runtime: verified loading, graph checks, one session per model, cancel in a tile."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..catalog import ModelCard, read_verified
+from ..errors import Cancelled, ModelFormatError
+
+_FLOAT_TYPES = {"tensor(float)"}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Thread settings and provider preference (``None`` = onnxruntime's defaults)."""
+
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    providers: tuple[str, ...] | None = None
+    deterministic: bool = True
+
+    @classmethod
+    def from_env(cls) -> RuntimeOptions:
+        threads = os.environ.get("ENHANCE_WIDGET_THREADS")
+        return cls(intra_op_threads=int(threads) if threads else None)
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def _choose_providers(wanted: tuple[str, ...] | None) -> list[str]:
+    have = available_providers()
+    if wanted:
+        chosen = [p for p in wanted if p in have]
+    else:
+        preferred = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider")
+        chosen = [p for p in preferred if p in have]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def check_graph(card: ModelCard, inputs: list[Any], outputs: list[Any]) -> None:
+    """The ONNX graph must match its card: names, rank 4 float tensors, extra inputs present."""
+    by_name = {i.name: i for i in inputs}
+    main = by_name.get(card.input_name)
+    if main is None:
+        raise ModelFormatError(
+            f"model {card.id!r}: the card names input {card.input_name!r} but the graph has "
+            f"{sorted(by_name)}"
+        )
+    if len(main.shape) != 4 or main.type not in _FLOAT_TYPES:
+        raise ModelFormatError(
+            f"model {card.id!r}: input {main.name!r} is {main.type} of rank {len(main.shape)}; "
+            "an image model needs a rank-4 float32 tensor (NHWC or NCHW)"
+        )
+    channel_dim = main.shape[3] if card.layout == "NHWC" else main.shape[1]
+    if isinstance(channel_dim, int) and channel_dim not in (1, 3):
+        raise ModelFormatError(
+            f"model {card.id!r}: input has {channel_dim} channels in the {card.layout} channel "
+            "position; check the card's layout"
+        )
+    for extra in card.extra_inputs:
+        if extra.name not in by_name:
+            raise ModelFormatError(f"model {card.id!r}: extra input {extra.name!r} is not in the graph")
+    expected = {card.input_name, *(e.name for e in card.extra_inputs)}
+    unknown = set(by_name) - expected
+    if unknown:
+        raise ModelFormatError(f"model {card.id!r}: graph inputs {sorted(unknown)} are not described by its card")
+    if not outputs or len(outputs[0].shape) != 4 or outputs[0].type not in _FLOAT_TYPES:
+        raise ModelFormatError(f"model {card.id!r}: the first output must be a rank-4 float32 tensor")
+
+
+class OrtRuntime:
+    """An onnxruntime session for one model; sessions are cached and reused across runs."""
+
+    def __init__(self, card: ModelCard, options: RuntimeOptions | None = None) -> None:
+        import onnxruntime as ort
+
+        self.card = card
+        self.options = options or RuntimeOptions.from_env()
+        data = read_verified(card)  # sha256 checked before onnxruntime sees a byte
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if self.options.intra_op_threads:
+            so.intra_op_num_threads = self.options.intra_op_threads
+        if self.options.inter_op_threads:
+            so.inter_op_num_threads = self.options.inter_op_threads
+        if self.options.deterministic:
+            so.use_deterministic_compute = True
+        t0 = time.perf_counter()
+        try:
+            self.session = ort.InferenceSession(
+                data, so, providers=_choose_providers(self.options.providers)
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFormatError(f"model {card.id!r} is not a valid ONNX model: {exc}") from exc
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        check_graph(card, self.session.get_inputs(), self.session.get_outputs())
+        self.provider = self.session.get_providers()[0]
+        self.output_name = card.output_name or self.session.get_outputs()[0].name
+        self._lock = threading.Lock()
+        self._active: Any = None
+        self.version = ort.__version__
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        import onnxruntime as ort
+
+        opts = ort.RunOptions()
+        with self._lock:
+            self._active = opts
+        try:
+            out = self.session.run([self.output_name], feeds, opts)[0]
+        except Exception as exc:
+            if opts.terminate:
+                raise Cancelled("cancelled inside a tile") from exc
+            raise
+        finally:
+            with self._lock:
+                self._active = None
+        return np.asarray(out)
+
+    def terminate(self) -> None:
+        with self._lock:
+            if self._active is not None:
+                self._active.terminate = True
+
+
+_CacheKey = tuple[str | None, str, int, int, RuntimeOptions]
+_cache: dict[_CacheKey, OrtRuntime] = {}
+_cache_lock = threading.Lock()
+
+
+def get_runtime(card: ModelCard, options: RuntimeOptions | None = None) -> OrtRuntime:
+    """One session per (model, file state, options): a file changed on disk is verified again."""
+    options = options or RuntimeOptions.from_env()
+    st = card.path.stat() if card.path is not None and card.path.is_file() else None
+    key = (card.sha256, str(card.path), st.st_mtime_ns if st else 0, st.st_size if st else 0, options)
+    with _cache_lock:
+        rt = _cache.get(key)
+    if rt is None:
+        rt = OrtRuntime(card, options)
+        with _cache_lock:
+            _cache[key] = rt
+    return rt
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
