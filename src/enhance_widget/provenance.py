@@ -36,8 +36,9 @@ def new_record(**fields: Any) -> dict[str, Any]:
         "versions": package_versions(),
     }
     record.update(fields)
-    json.dumps(record)  # fail here, not when saving, if something is not serialisable
-    return record
+    # JSON-native from the start (lists, not tuples); fails here, not when saving
+    normalised: dict[str, Any] = json.loads(json.dumps(record))
+    return normalised
 
 
 def dumps(record: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ def axis_starts(length: int, tile: int, overlap: int) -> list[int]:
         raise ValueError(f"length and tile must be positive, got {length} and {tile}")
     if tile >= length:
         return [0]
-    overlap = max(0, min(overlap, tile - 1))
+    overlap = max(0, min(overlap, tile // 2 - 1))  # only neighbours overlap, never three tiles
     step = tile - overlap
     count = math.ceil((length - overlap) / step)
     count = max(count, 2)

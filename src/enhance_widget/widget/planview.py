@@ -1,0 +1,141 @@
+"""What the widget shows before Run: the models a task offers, the model a quality mode picks,
+and the plan's honest figures (output size, memory needed vs available, time, provider)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..catalog import TASKS, catalog
+from ..errors import EnhanceError
+from ..tiling import AUTO_CANDIDATES
+
+QUALITY_MODES = ("best", "fast")
+"""``best``: the task's default model. ``fast``: a quantised (int8) variant of it when one is
+installed, else the installed model with the lowest time estimate for this image."""
+
+TILE_CHOICES = ("auto", "whole", "64", "96", "128", "192", "256", "384", "512")
+
+
+def model_options() -> list[dict[str, Any]]:
+    """Every installed model as JSON for the front end (which filters by task and scale)."""
+    out = []
+    for card in catalog().cards():
+        if not card.installed:
+            continue
+        out.append(
+            {
+                "id": card.id,
+                "title": card.title or card.id,
+                "task": card.task,
+                "scale": card.scale,
+                "license": card.license,
+                "user": card.user,
+            }
+        )
+    return out
+
+
+def task_options() -> list[dict[str, Any]]:
+    """The four tasks with their title and whether any model is installed for them."""
+    titles = catalog().manifest.get("tasks", {})
+    installed = {m["task"] for m in model_options()}
+    return [
+        {"id": t, "title": str(titles.get(t, {}).get("title", t)), "available": t in installed} for t in TASKS
+    ]
+
+
+def parse_tile(tile: str) -> int | str:
+    """The tile trait (``auto``, ``whole`` or digits) as ``enhance``'s ``tile`` argument."""
+    text = tile.strip().lower()
+    if text in ("auto", "whole"):
+        return text
+    if text.isdigit() and int(text) >= 8:
+        return int(text)
+    raise ValueError(f"tile must be 'auto', 'whole' or a size of at least 8 pixels, got {tile!r}")
+
+
+def _scale_for(task: str, scale: int) -> int | None:
+    return scale if task == "upscale" else None
+
+
+def resolve_model(task: str, scale: int, model: str, quality: str, size: tuple[int, int]) -> str | None:
+    """The model id a run uses: the chosen one, else the one the quality mode picks (None: default)."""
+    from ..api import plan_for
+
+    if model:
+        return model
+    if quality not in QUALITY_MODES:
+        raise ValueError(f"quality must be one of {', '.join(QUALITY_MODES)}, got {quality!r}")
+    if quality == "best":
+        return None
+    s = _scale_for(task, scale)
+    cards = [c for c in catalog().cards(task) if c.installed and (s is None or c.scale == s)]
+    if not cards:
+        return None
+    default = catalog().default_for(task, s)
+    quantised = [c for c in cards if c.id.startswith(default.id) and "int8" in c.id]
+    if quantised:
+        return quantised[0].id
+    return min(cards, key=lambda c: plan_for(size, task, s, c.id).seconds).id
+
+
+def planned_provider() -> str:
+    """The execution provider onnxruntime will pick on this machine."""
+    from ..runtimes.ort import _choose_providers
+
+    return _choose_providers(None)[0]
+
+
+def suggest_tile(size: tuple[int, int], task: str, scale: int | None, model: str | None, overlap: int) -> int | None:
+    """The largest tile side whose plan fits the memory budget, or None if none does."""
+    from ..api import plan_for
+
+    side = max(size)
+    for cand in (c for c in AUTO_CANDIDATES if c < side):
+        if plan_for(size, task, scale, model, cand, overlap).fits:
+            return cand
+    return None
+
+
+def plan_figures(
+    size: tuple[int, int] | None, task: str, scale: int, model: str, tile: str, overlap: int, quality: str
+) -> dict[str, Any]:
+    """The plan as the front end shows it, or ``{"error": {"type", "message"}}`` when none exists."""
+    from ..api import plan_for
+
+    if size is None:
+        return {"error": {"type": "NoImage", "message": "open an image to see the plan"}}
+    try:
+        model_id = resolve_model(task, scale, model, quality, size)
+        s = _scale_for(task, scale)
+        tile_arg = parse_tile(tile)
+        plan = plan_for(size, task, s, model_id, tile_arg, overlap)
+        provider = planned_provider()
+    except (EnhanceError, ValueError) as exc:
+        return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+    d = plan.summary()
+    figures: dict[str, Any] = {
+        "task": plan.task,
+        "model": plan.model_id,
+        "scale": plan.scale,
+        "in_size": list(plan.in_size),
+        "out_size": list(plan.out_size),
+        "strategy": plan.strategy,
+        "overlap": plan.overlap,
+        "total_tiles": plan.total_tiles,
+        "passes": [
+            {"tile": list(p["tile"]), "grid": list(p["grid"]), "tiles": p["tiles"], "out_size": list(p["out_size"])}
+            for p in d["passes"]
+        ],
+        "memory_bytes": plan.memory_bytes,
+        "budget_bytes": plan.budget_bytes,
+        "available_bytes": plan.available_bytes,
+        "seconds": round(plan.seconds, 2),
+        "fits": plan.fits,
+        "runtime": "onnxruntime",
+        "provider": provider,
+        "suggested_tile": None,
+    }
+    if not plan.fits:
+        figures["suggested_tile"] = suggest_tile(size, task, s, model_id, overlap)
+    return figures

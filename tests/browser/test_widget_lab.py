@@ -1,0 +1,264 @@
+"""End to end in a real JupyterLab + Debian Chromium: quickstart, Run with live tiles, compare,
+zoom, pixels read back against the kernel's result, Cancel, Save, escaping, no network.
+
+Screenshots go to artifacts/ (idle, running with tiles half painted, done, dark theme)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, LabServer, NetworkLog, copy_notebook, lab_server, require_browser
+from .pagetools import (
+    KERNEL_IDLE_JS,
+    canvas_samples,
+    dataset,
+    kernel_exec,
+    kernel_json,
+    set_control,
+    wait_dataset,
+    wait_plan,
+    widget,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    require_browser()
+    root = tmp_path_factory.mktemp("lab") / "work"
+    root.mkdir()
+    copy_notebook(root)
+    with lab_server(root) as server:
+        yield server
+
+
+@dataclass
+class Session:
+    page: Any
+    net: NetworkLog
+    frames: list[tuple[float, str]]
+    dialogs: list[str]
+
+
+@pytest.fixture(scope="module")
+def session(lab: LabServer) -> Iterator[Session]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    net = NetworkLog(allowed_prefixes=(lab.base + "/", f"ws://127.0.0.1:{lab.port}/"))
+    frames: list[tuple[float, str]] = []
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=2)
+        ctx.route("**/*", net.route)
+        pg = ctx.new_page()
+        pg.on("request", lambda r: None if r.url in net.requests else net.requests.append(r.url))
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.on("websocket", lambda ws: _watch_socket(ws, net, frames))
+        pg.set_default_timeout(60_000)
+        try:
+            yield Session(pg, net, frames, dialogs)
+        finally:
+            browser.close()
+
+
+def _watch_socket(ws: Any, net: NetworkLog, frames: list[tuple[float, str]]) -> None:
+    net.requests.append(ws.url)
+    if not ws.url.startswith(net.allowed_prefixes):
+        net.outside.append(ws.url)
+    ws.on("framereceived", lambda p: frames.append((time.monotonic(), _kind(p))))
+
+
+def _kind(payload: Any) -> str:
+    """Classify a websocket frame by the widget message it carries (independent of the widget's code)."""
+    data = payload.encode() if isinstance(payload, str) else bytes(payload)
+    if b'"region"' in data and b'"tile"' in data:
+        return "tile"
+    if b'"run-done"' in data:
+        return "run-done"
+    return ""
+
+
+def _shot(page: Any, name: str) -> Path:
+    path = ARTIFACTS / name
+    widget(page).screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, f"{name} looks empty"
+    return path
+
+
+def _press(page: Any, name: str) -> None:
+    widget(page).get_by_role("button", name=name, exact=True).click()
+
+
+def _wait_status(page: Any, status: str, timeout_ms: float = 120_000) -> None:
+    wait_dataset(page, "status", f"v === '{status}'", timeout_ms)
+
+
+def _open_quickstart(page: Any, lab: LabServer) -> None:
+    page.goto(lab.url("lab/tree/01_quickstart.ipynb"))
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    widget(page).wait_for(state="visible", timeout=60_000)
+    wait_dataset(page, "beforeReady", "v === '1'")
+
+
+def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
+    t_start = time.monotonic()
+    page = session.page
+    _open_quickstart(page, lab)
+    root = widget(page)
+    src = lab.root / "sample.png"
+    src_digest = hashlib.sha256(src.read_bytes()).hexdigest()
+
+    # idle: the plan's honest figures for the default model (x4), before anything runs
+    wait_plan(page, "t.includes('640 × 480') && t.includes('idealo-psnr-small-x4')")
+    figures = root.locator(".ew-figures").inner_text()
+    assert "needs ~" in figures and "available" in figures and "CPUExecutionProvider" in figures
+    assert root.get_by_role("button", name="Save", exact=True).is_disabled()
+    _shot(page, "widget-idle.png")
+
+    # changing controls while idle updates the plan without running anything
+    set_control(page, "Scale", "2")
+    set_control(page, "Tile size", "64")
+    wait_plan(page, "t.includes('320 × 240') && t.includes('9 in 1 pass')")
+    assert kernel_json(page, "[w.status, w.result is None, w.plan['total_tiles']]") == ["idle", True, 9]
+
+    # Run: tiles arrive and are painted while the run goes on
+    session.frames.clear()
+    _press(page, "Run")
+    wait_dataset(page, "tilesPainted", "Number(v) >= 3", 60_000)
+    assert dataset(page, "status") == "running"
+    _shot(page, "widget-running.png")
+    _wait_status(page, "done")
+    job = kernel_json(page, "w.last_run['job']")
+    wait_dataset(page, "resultJob", f"v === '{job}'")
+    assert int(dataset(page, "tilesAtDone") or 0) >= 4
+    kinds = [k for _, k in session.frames]
+    assert "run-done" in kinds, kinds
+    tiles_before_done = kinds[: kinds.index("run-done")].count("tile")
+    assert tiles_before_done >= 4, f"only {tiles_before_done} tile messages arrived before run-done"
+    status_text = root.locator(".ew-status").inner_text()
+    assert "320 × 240" in status_text and "CPUExecutionProvider" in status_text
+    _shot(page, "widget-done.png")
+
+    # the slider moves (keyboard and drag) and the after image fills the view at split 0
+    handle = root.get_by_role("slider", name="Before/after split")
+    handle.focus()
+    page.keyboard.press("ArrowLeft")
+    assert handle.get_attribute("aria-valuenow") == "48"
+    box = handle.bounding_box()
+    stage = root.locator(".ew-stage").bounding_box()
+    assert box is not None and stage is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(stage["x"] - 20, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    assert handle.get_attribute("aria-valuenow") == "0"
+
+    # zoom to 4x with the buttons; crisp pixels; read back and compare with the kernel's result
+    for _ in range(8):
+        if root.locator(".ew-zoom-label").inner_text() == "400%":
+            break
+        _press(page, "Zoom in")
+    assert root.locator(".ew-zoom-label").inner_text() == "400%"
+    page.wait_for_function("() => document.querySelector('.ew-root .ew-stage').dataset.zoom === '4'")
+    assert "ew-pixelated" in (root.locator(".ew-stage").get_attribute("class") or "")
+    read = canvas_samples(page, n=9, step=5)
+    assert read["dpr"] == 2 and abs(read["width"] - 2 * read["cssWidth"]) <= 2, read
+    samples = read["samples"]
+    assert len(samples) >= 50
+    coords = [[s[0], s[1]] for s in samples]
+    expected = kernel_json(page, f"[w.result.array[y, x, :3].tolist() for x, y in {coords}]")
+    diffs = [max(abs(a - b) for a, b in zip(s[2:], e, strict=True)) for s, e in zip(samples, expected, strict=True)]
+    assert max(diffs) <= 2, f"canvas differs from the Python result by up to {max(diffs)}"
+    _press(page, "Fit")
+
+    # Save writes next to the source, never over it, and says where
+    _press(page, "Save")
+    page.wait_for_function("() => document.querySelector('.ew-root .ew-status').textContent.includes('Saved to')")
+    saved = Path(root.locator(".ew-status").inner_text().split("Saved to ", 1)[1].strip())
+    assert saved.parent == lab.root and saved.name == "sample_upscalex2.png" and saved.is_file()
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == src_digest
+
+    _cancel_and_rerun(page)
+    _escaping_and_errors(page, lab)
+
+    # legible in the dark theme too
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    page.wait_for_timeout(500)
+    _shot(page, "widget-done-dark.png")
+
+    assert session.net.outside == [], f"requests left the local server: {session.net.outside}"
+    assert session.dialogs == [], f"a dialog opened (script ran?): {session.dialogs}"
+    assert all(u.startswith((lab.base, f"ws://127.0.0.1:{lab.port}", "blob:", "data:")) for u in session.net.requests)
+    print(f"browser end-to-end: {time.monotonic() - t_start:.1f} s, {len(session.net.requests)} local requests")
+
+
+def _cancel_and_rerun(page: Any) -> None:
+    root = widget(page)
+    set_control(page, "Scale", "4")  # the default x4 model: 44 tiles of 64 px, several seconds
+    wait_plan(page, "t.includes('640 × 480') && t.includes('in 2 passes')")
+    _press(page, "Run")
+    wait_dataset(page, "tilesPainted", "Number(v) >= 2", 60_000)
+    painted_at_cancel = int(dataset(page, "tilesPainted") or 0)
+    t0 = time.monotonic()
+    _press(page, "Cancel")
+    _wait_status(page, "cancelled", 30_000)
+    stop_s = time.monotonic() - t0
+    out, ms = kernel_exec(page, "1+1")
+    assert out.strip() == "2" and ms < 3000, (out, ms)
+    total = kernel_json(page, "w.progress")
+    assert total["done"] < total["total"] == 44
+    assert int(dataset(page, "tilesPainted") or 0) <= painted_at_cancel + 2
+    assert "Cancelled after" in root.locator(".ew-status").inner_text()
+    print(f"cancel: stopped {stop_s:.2f} s after the click; kernel answered 1+1 in {ms:.0f} ms")
+    # a new run completes (the tiny model: this part is about mechanics)
+    set_control(page, "Model", "esrgan-slim-x2")
+    wait_plan(page, "t.includes('320 × 240') && t.includes('esrgan-slim-x2')")
+    _press(page, "Run")
+    _wait_status(page, "done")
+    assert kernel_json(page, "[w.result.size, w.result.record['model']['id']]") == [[320, 240], "esrgan-slim-x2"]
+
+
+def _escaping_and_errors(page: Any, lab: LabServer) -> None:
+    root = widget(page)
+    onnx = lab.root / "evil.onnx"
+    shutil.copyfile(REPO / "models" / "esrgan-slim-x2.onnx", onnx)
+    out, _ = kernel_exec(
+        page,
+        "from enhance_widget import register_model\n"
+        f"register_model({str(onnx)!r}, task='upscale', scale=2, id={XSS!r})\n"
+        "w.refresh_models(); print('registered')",
+    )
+    assert "registered" in out, out
+    set_control(page, "Model", XSS)
+    wait_plan(page, f"t.includes({XSS!r})")
+    option = root.locator("select[name=model] option", has_text=XSS)
+    assert option.count() == 1 and XSS in option.inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    _press(page, "Run")
+    _wait_status(page, "done")
+    assert XSS in root.locator(".ew-figures").inner_text()
+    # a run that fails (the model file changed on disk) shows type and message; the widget stays usable
+    onnx.write_bytes(b"tampered" * 100)
+    _press(page, "Run")
+    _wait_status(page, "error", 30_000)
+    error = root.get_by_role("alert").filter(has_text="ModelIntegrityError").inner_text()
+    assert error.startswith("ModelIntegrityError:") and XSS in error
+    assert page.locator("img[src='x']").count() == 0
+    set_control(page, "Model", "esrgan-slim-x2")
+    _press(page, "Run")
+    _wait_status(page, "done")
+    assert root.locator(".ew-error").is_hidden()

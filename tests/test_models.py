@@ -1,0 +1,133 @@
+"""Manifest, sha256 verification before loading, graph checks, user models."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper
+
+from enhance_widget import enhance, list_models, register_model
+from enhance_widget.catalog import catalog, read_verified, sha256_of
+from enhance_widget.errors import ModelFormatError, ModelIntegrityError, ModelNotFoundError
+from enhance_widget.runtimes.ort import OrtRuntime
+
+
+def test_every_manifest_file_matches_its_sha256() -> None:
+    cards = [c for c in list_models() if not c.is_chain]
+    assert {c.id for c in cards} >= {"idealo-psnr-small-x2", "esrgan-slim-x2", "esrgan-slim-x4"}
+    for card in cards:
+        if not card.installed:
+            continue
+        assert card.path is not None
+        data = card.path.read_bytes()
+        assert sha256_of(data) == card.sha256, card.id
+        assert len(data) == card.size_bytes, card.id
+        assert card.license and card.source.get("package") and card.source.get("version")
+
+
+def test_cards_are_typed_and_listed_by_task() -> None:
+    ups = list_models("upscale")
+    assert ups and all(c.task == "upscale" for c in ups)
+    default = catalog().default_for("upscale", 4)
+    assert default.id == "idealo-psnr-small-x4" and default.chain == ("idealo-psnr-small-x2",) * 2
+    card = catalog().get("idealo-psnr-small-x2")
+    assert (card.layout, card.scale, card.value_range, card.dynamic_hw) == ("NHWC", 2, 1.0, True)
+    assert card.path is not None and card.path.name == "idealo-psnr-small-x2.onnx"
+    with pytest.raises(ModelNotFoundError, match="unknown task"):
+        list_models("sharpen")
+    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'"):
+        catalog().get("nope")
+
+
+def test_flipped_byte_is_refused_before_onnxruntime_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = catalog().get("esrgan-slim-x2")
+    assert card.path is not None
+    bad = tmp_path / "esrgan-slim-x2.onnx"
+    data = bytearray(card.path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad.write_bytes(bytes(data))
+    seen: list[object] = []
+    real_session = onnxruntime.InferenceSession
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(args)
+        return real_session(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", spy)
+    tampered = replace(card, path=bad)
+    with pytest.raises(ModelIntegrityError, match="sha256 .* expected"):
+        OrtRuntime(tampered)
+    truncated = tmp_path / "short.onnx"
+    truncated.write_bytes(bytes(data[:1000]))
+    with pytest.raises(ModelIntegrityError):
+        read_verified(replace(card, path=truncated))
+    assert seen == []  # onnxruntime never received the bytes
+
+
+def test_tampered_file_in_models_dir_is_refused_by_enhance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_rgb: np.ndarray
+) -> None:
+    from enhance_widget import catalog as catalog_mod
+
+    card = catalog().get("esrgan-slim-x2")
+    assert card.path is not None
+    data = bytearray(card.path.read_bytes())
+    data[-5] ^= 0xFF
+    (tmp_path / "esrgan-slim-x2.onnx").write_bytes(bytes(data))
+    monkeypatch.setenv("ENHANCE_WIDGET_MODELS", str(tmp_path))
+    catalog_mod.reset_catalog()
+    try:
+        with pytest.raises(ModelIntegrityError):
+            enhance(small_rgb, scale=2, model="esrgan-slim-x2")
+    finally:
+        monkeypatch.delenv("ENHANCE_WIDGET_MODELS")
+        catalog_mod.reset_catalog()
+    assert enhance(small_rgb, scale=2, model="esrgan-slim-x2").size == (96, 80)  # still usable
+
+
+def _tiny_model(path: Path, rank: int, dtype: int = TensorProto.FLOAT) -> None:
+    shape = ["n", "h", "w", 3][:rank]
+    x = helper.make_tensor_value_info("x", dtype, shape)
+    y = helper.make_tensor_value_info("y", dtype, shape)
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, path)
+
+
+def test_register_model_checks_graph_and_sha(tmp_path: Path, small_rgb: np.ndarray) -> None:
+    flat = tmp_path / "flat.onnx"
+    _tiny_model(flat, rank=2)
+    with pytest.raises(ModelFormatError, match="rank-4 float32"):
+        register_model(flat, task="restore")
+    ints = tmp_path / "ints.onnx"
+    _tiny_model(ints, rank=4, dtype=TensorProto.INT32)
+    with pytest.raises(ModelFormatError, match="tensor\\(int32\\)"):
+        register_model(ints, task="restore")
+    ok = tmp_path / "identity.onnx"
+    _tiny_model(ok, rank=4)
+    with pytest.raises(ModelIntegrityError):
+        register_model(ok, task="restore", sha256="0" * 64)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not onnx")
+    with pytest.raises(ModelFormatError, match="not a valid ONNX"):
+        register_model(garbage, task="restore")
+    card = register_model(ok, task="restore", id="my-identity")
+    assert card.layout == "NHWC" and card.sha256 == sha256_of(ok.read_bytes())
+    assert "my-identity" in {c.id for c in list_models("restore")}
+    res = enhance(small_rgb, task="restore", model="my-identity", tile=16, overlap=4)
+    np.testing.assert_array_equal(res.array, small_rgb)  # identity model, tiled: exact
+    assert res.record["model"]["sha256"] == card.sha256
+
+
+def test_missing_model_file_says_how_to_install(tmp_path: Path) -> None:
+    card = replace(catalog().get("esrgan-slim-x2"), path=tmp_path / "gone.onnx")
+    with pytest.raises(ModelNotFoundError, match="not installed.*ENHANCE_WIDGET_MODELS"):
+        read_verified(card)
