@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 bad input (any EnhanceError), 130 cancelled (Ctrl-C; no part
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -178,5 +179,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def entry() -> None:
+    """Console-script entry point.
+
+    After a cancel, onnxruntime's worker threads may still be unwinding when the interpreter
+    shuts down, which can abort the process; leaving with ``os._exit`` keeps the exit code 130.
+    """
+    code = main()
+    if code == EXIT_CANCELLED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
