@@ -17,8 +17,18 @@ FAST = {"scale": 2, "model": "esrgan-slim-x2"}
 
 @pytest.mark.parametrize(
     ("mode", "out_mode"),
-    [("1", "L"), ("L", "L"), ("LA", "LA"), ("P", "RGB"), ("RGB", "RGB"), ("RGBA", "RGBA"),
-     ("CMYK", "RGB"), ("I;16", "I;16"), ("I", "I"), ("F", "F")],
+    [
+        ("1", "L"),
+        ("L", "L"),
+        ("LA", "LA"),
+        ("P", "RGB"),
+        ("RGB", "RGB"),
+        ("RGBA", "RGBA"),
+        ("CMYK", "RGB"),
+        ("I;16", "I;16"),
+        ("I", "I"),
+        ("F", "F"),
+    ],
 )
 def test_every_mode_round_trips(small_rgb: np.ndarray, mode: str, out_mode: str) -> None:
     base = Image.fromarray(small_rgb)

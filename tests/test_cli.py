@@ -70,7 +70,9 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path) -> None:
     out = tmp_path / "never.png"
     proc = subprocess.Popen(
         [*CLI, "enhance", str(src), "-o", str(out), "--scale", "4", "--tile", "whole"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)  # type: ignore[union-attr]

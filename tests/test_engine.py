@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from enhance_widget import CancelToken, Cancelled, TileEvent, enhance, plan_for
+from enhance_widget import Cancelled, CancelToken, TileEvent, enhance, plan_for
 from enhance_widget.metrics import psnr, seam_score
 from enhance_widget.progress import CallbackProgress
 
@@ -59,7 +59,9 @@ def test_tiled_equals_untiled_for_any_grid(
 
 def test_tile_events_cover_the_output(small_rgb: np.ndarray) -> None:
     events: list[TileEvent] = []
-    res = enhance(small_rgb, scale=4, model="idealo-psnr-small-x4", tile=24, overlap=4, progress=events.append)
+    res = enhance(
+        small_rgb, scale=4, model="idealo-psnr-small-x4", tile=24, overlap=4, progress=events.append
+    )
     assert [e.index for e in events] == list(range(len(events)))
     assert all(e.total == len(events) for e in events)
     assert {e.pass_index for e in events} == {0, 1} and all(e.passes == 2 for e in events)
@@ -88,7 +90,14 @@ def test_cancel_after_tile_two_of_sixteen_then_next_run_works(eval_images: dict[
             token.cancel()
 
     with pytest.raises(Cancelled, match="tile 3 of 16"):
-        enhance(img, scale=2, model="esrgan-slim-x2", tile=40, overlap=8, progress=CallbackProgress(on_tile, token))
+        enhance(
+            img,
+            scale=2,
+            model="esrgan-slim-x2",
+            tile=40,
+            overlap=8,
+            progress=CallbackProgress(on_tile, token),
+        )
     assert done == [0, 1]
     again = enhance(img, scale=2, model="esrgan-slim-x2", tile=40, overlap=8)
     assert again.size == (256, 256)

@@ -48,7 +48,7 @@ def test_rgb_from_every_source_kind(small_rgb: np.ndarray, tmp_path: Path) -> No
 def test_modes_normalise(small_rgb: np.ndarray, mode: str, out_mode: str, kind: str, has_alpha: bool) -> None:
     base = Image.fromarray(small_rgb)
     if mode == "I;16":
-        img = Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+        img = Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257)
     elif mode == "F":
         img = Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255.0, mode="F")
     else:
@@ -57,7 +57,7 @@ def test_modes_normalise(small_rgb: np.ndarray, mode: str, out_mode: str, kind: 
     assert buf.out_mode == out_mode and buf.kind == kind
     assert (buf.alpha is not None) == has_alpha
     assert buf.rgb.shape == (40, 48, 3) and buf.rgb.dtype == np.float32
-    assert 0.0 <= buf.rgb.min() and buf.rgb.max() <= 1.0
+    assert buf.rgb.min() >= 0.0 and buf.rgb.max() <= 1.0
     arr = to_array(buf.rgb, buf.alpha, buf)
     assert to_pil(arr, buf).mode == out_mode
     if mode in ("L", "I;16", "F"):  # grey values survive the round trip

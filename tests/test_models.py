@@ -131,3 +131,19 @@ def test_missing_model_file_says_how_to_install(tmp_path: Path) -> None:
     card = replace(catalog().get("esrgan-slim-x2"), path=tmp_path / "gone.onnx")
     with pytest.raises(ModelNotFoundError, match="not installed.*ENHANCE_WIDGET_MODELS"):
         read_verified(card)
+
+
+def test_recipes_reproduce_the_manifest_sha256() -> None:
+    """The conversion recipe's recorded output (models/recipes/upscalerjs_facts.json) is the file we ship."""
+    import json
+
+    from enhance_widget.catalog import SOURCE_MODELS_DIR
+
+    facts = json.loads((SOURCE_MODELS_DIR / "recipes" / "upscalerjs_facts.json").read_text())
+    for card in list_models("upscale"):
+        if card.is_chain or card.id not in facts:
+            continue
+        assert facts[card.id]["sha256"] == card.sha256, card.id
+        assert facts[card.id]["sha256_matches"] is True
+        assert card.recipe is not None and (SOURCE_MODELS_DIR.parent / card.recipe).is_file()
+    assert {"idealo-psnr-small-x2", "esrgan-slim-x2", "esrgan-slim-x4"} <= set(facts)

@@ -20,7 +20,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        check=True, timeout=900,
+        check=True,
+        timeout=900,
     )
     wheels = list(out.glob("enhance_widget-*.whl"))
     assert len(wheels) == 1
@@ -60,7 +61,15 @@ def test_fresh_venv_runs_demo_offline(wheel: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert (work / "out" / "after.png").is_file() and (work / "out" / "side_by_side.png").is_file()
     where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import enhance_widget.catalog as c; print(c.catalog().get('idealo-psnr-small-x2').path)"],
-        capture_output=True, text=True, cwd=work, env=env, check=True,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import enhance_widget.catalog as c; print(c.catalog().get('idealo-psnr-small-x2').path)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+        check=True,
     ).stdout
     assert "_bundled" in where and str(venv) in where  # loaded from the installed wheel

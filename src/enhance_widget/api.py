@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -63,13 +63,18 @@ def _default_scale(task: str, scale: int | None) -> int | None:
     return None
 
 
-def _as_progress(progress: Progress | Callable[[TileEvent], None] | None, cancel: CancelToken | None) -> tuple[Progress, CancelToken]:
-    if progress is None or callable(progress) and not hasattr(progress, "tile_done"):
-        cb = progress if callable(progress) else None
-        p = CallbackProgress(on_tile=cb, cancel=cancel)
+def _as_progress(
+    progress: Progress | Callable[[TileEvent], None] | None, cancel: CancelToken | None
+) -> tuple[Progress, CancelToken]:
+    """Accept a Progress object, a per-tile callback or nothing; find the cancel token."""
+    if progress is None or not hasattr(progress, "tile_done"):
+        p = CallbackProgress(on_tile=progress, cancel=cancel)
         return p, p.cancel
-    token = cancel or getattr(progress, "cancel", None) or CancelToken()
-    return progress, token
+    prog = cast(Progress, progress)
+    token = cancel or getattr(prog, "cancel", None)
+    if not isinstance(token, CancelToken):
+        token = CancelToken()
+    return prog, token
 
 
 def enhance(
@@ -105,7 +110,9 @@ def enhance(
     prog, token = _as_progress(progress, cancel)
     removers = [token.on_cancel(rt.terminate) for rt in runtimes]
     try:
-        out = run_plan(plan, buf.rgb, pass_cards, runtimes, prog, controls, disk_threshold_bytes=plan.budget_bytes)
+        out = run_plan(
+            plan, buf.rgb, pass_cards, runtimes, prog, controls, disk_threshold_bytes=plan.budget_bytes
+        )
     finally:
         for remove in removers:
             remove()
@@ -159,12 +166,12 @@ def register_model(
     task: str,
     scale: int = 1,
     sha256: str | None = None,
-    id: str | None = None,  # noqa: A002 - the card's field is called id
+    id: str | None = None,
     layout: str | None = None,
     value_range: float = 1.0,
     multiple_of: int = 1,
     minimum: int = 1,
-    license: str = "user supplied",  # noqa: A002
+    license: str = "user supplied",
 ) -> ModelCard:
     """Add a user's own ONNX file to the catalog, checked against its graph.
 
@@ -199,7 +206,7 @@ def register_model(
         raise ValueError(f"layout must be NHWC or NCHW, got {layout!r}")
     card = ModelCard(
         id=id or f"user-{p.stem}-{digest[:8]}",
-        task=task,  # type: ignore[arg-type]
+        task=task,
         scale=scale,
         title=p.name,
         file=p.name,

@@ -270,7 +270,8 @@ class Catalog:
         candidates = [c for c in self.cards(task) if scale is None or c.scale == scale]
         if not candidates:
             raise ModelNotFoundError(
-                f"no model for task {task!r}" + (f" at scale x{scale}" if scale else "")
+                f"no model for task {task!r}"
+                + (f" at scale x{scale}" if scale else "")
                 + f"; available: {[(c.id, c.scale) for c in self.cards(task)] or 'none yet'}"
             )
         return candidates[0]

@@ -72,7 +72,7 @@ def _run_with_bar(kwargs: dict[str, Any], quiet: bool) -> Any:
     def work() -> None:
         try:
             outcome["result"] = enhance(**kwargs, progress=CallbackProgress(on_tile, token, on_total))
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:
             outcome["error"] = exc
 
     t = threading.Thread(target=work, name="enhance-worker", daemon=True)

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,7 +59,7 @@ def from_tensor(y: np.ndarray, card: ModelCard) -> F32:
     out = out.astype(np.float32, copy=False)
     if card.value_range != 1.0:
         out = out / np.float32(card.value_range)
-    return out
+    return cast(F32, out)
 
 
 def extra_feeds(card: ModelCard, controls: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -164,7 +165,9 @@ def run_plan(
         ow, oh = pp.out_size
         on_disk = disk_threshold_bytes is not None and ow * oh * 12 > disk_threshold_bytes
         t0 = time.perf_counter()
-        src, times = run_pass(src, pp, card, rt, progress, plan.total_tiles, len(plan.passes), controls, on_disk)
+        src, times = run_pass(
+            src, pp, card, rt, progress, plan.total_tiles, len(plan.passes), controls, on_disk
+        )
         result.pass_ms.append((time.perf_counter() - t0) * 1000)
         result.tile_ms.extend(times)
     result.rgb = src

@@ -13,7 +13,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,7 +142,7 @@ def _from_pil(img: Image.Image, limit: int) -> ImageBuffer:
     _check_size(img.width, img.height, limit)
     try:
         img = ImageOps.exif_transpose(img) or img
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop decoding
+    except Exception:
         pass
     mode = img.mode
     notes: list[str] = []
@@ -227,7 +227,8 @@ def _from_array(arr: np.ndarray, limit: int) -> ImageBuffer:
 
 def luma(rgb: F32) -> F32:
     """Rec. 601 luma, used to turn a model's RGB output back into a greyscale image."""
-    return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
+    y = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return cast(F32, y.astype(np.float32))
 
 
 def resize_plane(plane: F32, size: tuple[int, int]) -> F32:
@@ -236,7 +237,7 @@ def resize_plane(plane: F32, size: tuple[int, int]) -> F32:
         return plane
     im = Image.fromarray(plane.astype(np.float32), mode="F")
     out = np.asarray(im.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
-    return np.clip(out, 0.0, 1.0)
+    return cast(F32, np.clip(out, 0.0, 1.0))
 
 
 def to_array(rgb: F32, alpha: F32 | None, like: ImageBuffer) -> np.ndarray:
@@ -247,14 +248,17 @@ def to_array(rgb: F32, alpha: F32 | None, like: ImageBuffer) -> np.ndarray:
     if planes.shape[2] == 1:
         planes = planes[..., 0]
     planes = np.clip(planes, 0.0, 1.0)
-    if like.dtype == "uint8":
-        return np.rint(planes * 255.0).astype(np.uint8)
-    if like.dtype == "uint16":
-        return np.rint(planes * 65535.0).astype(np.uint16)
+    out: np.ndarray
     lo, hi = like.value_range
-    if like.dtype == "int32":
-        return np.rint(planes * hi).astype(np.int32)
-    return (planes * (hi - lo) + lo).astype(np.float32)
+    if like.dtype == "uint8":
+        out = np.rint(planes * 255.0).astype(np.uint8)
+    elif like.dtype == "uint16":
+        out = np.rint(planes * 65535.0).astype(np.uint16)
+    elif like.dtype == "int32":
+        out = np.rint(planes * hi).astype(np.int32)
+    else:
+        out = (planes * (hi - lo) + lo).astype(np.float32)
+    return out
 
 
 def to_pil(arr: np.ndarray, like: ImageBuffer) -> Image.Image:
@@ -278,9 +282,7 @@ def write_png16(path: Path | io.BytesIO, arr: np.ndarray, text: dict[str, str]) 
 
     h, w = arr.shape[:2]
     planes = arr.shape[2] if arr.ndim == 3 else 1
-    writer = png.Writer(
-        width=w, height=h, bitdepth=16, greyscale=planes in (1, 2), alpha=planes in (2, 4)
-    )
+    writer = png.Writer(width=w, height=h, bitdepth=16, greyscale=planes in (1, 2), alpha=planes in (2, 4))
     rows = arr.reshape(h, w * planes)
     if isinstance(path, io.BytesIO):
         _png16_with_text(writer, rows, path, text)

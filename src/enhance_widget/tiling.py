@@ -66,7 +66,8 @@ def core_bounds(starts: list[int], tile: int, length: int) -> list[tuple[int, in
 class TilingStrategy(Protocol):
     """Chooses the input tile size (square side) for one pass."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def tile_size(self, width: int, height: int, card: ModelCard, fits: FitsBudget) -> int: ...
 

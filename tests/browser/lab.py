@@ -89,6 +89,10 @@ def lab_server(root: Path) -> Iterator[LabServer]:
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     env.pop("JUPYTER_DATA_DIR", None)
+    # no "get notified about Jupyter news?" toast over the page, no update check
+    prefs = home / "settings" / "@jupyterlab" / "apputils-extension"
+    prefs.mkdir(parents=True, exist_ok=True)
+    (prefs / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     log = root.parent / "jupyterlab.log"
     cmd = [
         sys.executable,

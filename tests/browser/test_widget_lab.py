@@ -48,6 +48,7 @@ class Session:
     net: NetworkLog
     frames: list[tuple[float, str]]
     dialogs: list[str]
+    console: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,7 @@ def session(lab: LabServer) -> Iterator[Session]:
     net = NetworkLog(allowed_prefixes=(lab.base + "/", f"ws://127.0.0.1:{lab.port}/"))
     frames: list[tuple[float, str]] = []
     dialogs: list[str] = []
+    console: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=2)
@@ -66,9 +68,14 @@ def session(lab: LabServer) -> Iterator[Session]:
         pg.on("request", lambda r: None if r.url in net.requests else net.requests.append(r.url))
         pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         pg.on("websocket", lambda ws: _watch_socket(ws, net, frames))
+        pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
         pg.set_default_timeout(60_000)
         try:
-            yield Session(pg, net, frames, dialogs)
+            yield Session(pg, net, frames, dialogs, console)
+        except Exception:
+            pg.screenshot(path=str(ARTIFACTS / "failure-page.png"))
+            raise
         finally:
             browser.close()
 

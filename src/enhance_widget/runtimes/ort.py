@@ -55,8 +55,7 @@ def check_graph(card: ModelCard, inputs: list[Any], outputs: list[Any]) -> None:
     main = by_name.get(card.input_name)
     if main is None:
         raise ModelFormatError(
-            f"model {card.id!r}: the card names input {card.input_name!r} but the graph has "
-            f"{sorted(by_name)}"
+            f"model {card.id!r}: the card names input {card.input_name!r} but the graph has {sorted(by_name)}"
         )
     if len(main.shape) != 4 or main.type not in _FLOAT_TYPES:
         raise ModelFormatError(
@@ -75,7 +74,9 @@ def check_graph(card: ModelCard, inputs: list[Any], outputs: list[Any]) -> None:
     expected = {card.input_name, *(e.name for e in card.extra_inputs)}
     unknown = set(by_name) - expected
     if unknown:
-        raise ModelFormatError(f"model {card.id!r}: graph inputs {sorted(unknown)} are not described by its card")
+        raise ModelFormatError(
+            f"model {card.id!r}: graph inputs {sorted(unknown)} are not described by its card"
+        )
     if not outputs or len(outputs[0].shape) != 4 or outputs[0].type not in _FLOAT_TYPES:
         raise ModelFormatError(f"model {card.id!r}: the first output must be a rank-4 float32 tensor")
 
@@ -99,9 +100,7 @@ class OrtRuntime:
             so.use_deterministic_compute = True
         t0 = time.perf_counter()
         try:
-            self.session = ort.InferenceSession(
-                data, so, providers=_choose_providers(self.options.providers)
-            )
+            self.session = ort.InferenceSession(data, so, providers=_choose_providers(self.options.providers))
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelFormatError(f"model {card.id!r} is not a valid ONNX model: {exc}") from exc
         self.load_ms = (time.perf_counter() - t0) * 1000
