@@ -129,3 +129,23 @@ def test_default_x4_beats_bicubic_on_eval_images(eval_images: dict[str, np.ndarr
     print("Y-PSNR gain over bicubic (dB):", {k: round(v, 2) for k, v in gains.items()})
     assert np.mean(list(gains.values())) >= 0.5
     assert min(gains.values()) >= 0.3
+
+
+def test_quality_modes_pick_models_and_tta(small_rgb: np.ndarray) -> None:
+    fast = plan_for((48, 40), scale=2, quality="fast")
+    balanced = plan_for((48, 40), scale=2)
+    best = plan_for((48, 40), scale=2, quality="best")
+    assert (fast.model_id, balanced.model_id, best.model_id) == (
+        "esrgan-slim-x2",
+        "idealo-psnr-small-x2",
+        "idealo-psnr-small-x2",
+    )
+    assert best.tta and not balanced.tta
+    assert best.seconds > 7 * (balanced.seconds - 0.3)  # eight runs per tile, load time aside
+    with pytest.raises(ValueError, match="quality must be one of"):
+        plan_for((48, 40), quality="ultra")
+    plain = enhance(small_rgb, scale=2, model="esrgan-slim-x2")
+    tta = enhance(small_rgb, scale=2, model="esrgan-slim-x2", quality="best")
+    assert tta.record["options"]["tta"] is True and plain.record["options"]["tta"] is False
+    diff = np.abs(tta.array.astype(int) - plain.array.astype(int))
+    assert 0 < diff.mean() < 4  # an average of 8 views: close to, but not the same as, one view

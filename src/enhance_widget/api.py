@@ -20,7 +20,9 @@ from .planning import DEFAULT_OVERLAP, Plan, make_plan
 from .progress import CallbackProgress, CancelToken, Progress, TileEvent
 from .provenance import new_record, pixels_sha256
 from .result import Result
+from .runtimes import Runtime
 from .runtimes.ort import RuntimeOptions, get_runtime
+from .runtimes.tta import TtaRuntime
 
 
 def list_models(task: str | None = None) -> list[ModelCard]:
@@ -30,16 +32,27 @@ def list_models(task: str | None = None) -> list[ModelCard]:
     return catalog().cards(task)
 
 
-def choose_model(task: str, scale: int | None, model: str | None) -> ModelCard:
+def choose_model(
+    task: str, scale: int | None, model: str | None, quality: str = "balanced"
+) -> tuple[ModelCard, bool]:
+    """The card to run and whether to use test-time augmentation.
+
+    An explicit ``model`` wins (``best`` then only adds TTA); otherwise the quality mode picks.
+    """
     cat = catalog()
-    if model is not None:
-        card = cat.get(model)
-        if card.task != task:
-            raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
-        if scale is not None and task == "upscale" and card.scale != scale:
-            raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
-        return card
-    return cat.default_for(task, scale if task == "upscale" else None)
+    if model is None:
+        mode = cat.for_quality(task, scale if task == "upscale" else None, quality)
+        return cat.get(mode.model_id), mode.tta
+    return _explicit_model(task, scale, model), quality == "best"
+
+
+def _explicit_model(task: str, scale: int | None, model: str) -> ModelCard:
+    card = catalog().get(model)
+    if card.task != task:
+        raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
+    if scale is not None and task == "upscale" and card.scale != scale:
+        raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
+    return card
 
 
 def plan_for(
@@ -50,11 +63,12 @@ def plan_for(
     tile: int | str | None = "auto",
     overlap: int = DEFAULT_OVERLAP,
     budget: int | None = None,
+    quality: str = "balanced",
 ) -> Plan:
     """The plan a run would follow (cheap; nothing is loaded or run)."""
     scale = _default_scale(task, scale)
-    card = choose_model(task, scale, model)
-    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget)
+    card, tta = choose_model(task, scale, model, quality)
+    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget, tta, quality)
 
 
 def _default_scale(task: str, scale: int | None) -> int | None:
@@ -90,22 +104,27 @@ def enhance(
     max_pixels: int | None = None,
     threads: int | None = None,
     budget: int | None = None,
+    quality: str = "balanced",
 ) -> Result:
     """Enhance one image and return a :class:`Result` with its provenance record.
 
     ``source``: path, bytes, PIL.Image or numpy array. ``tile``: "auto", "whole" or a side in
     input pixels. ``progress``: a Progress object or a callback receiving each TileEvent.
     ``cancel``: a CancelToken another thread may cancel (raises ``Cancelled``).
+    ``quality``: "fast", "balanced" (default) or "best", as the manifest defines them per task.
+    ``controls``: values for the model's extra inputs, e.g. ``{"strength": 25}`` for FFDNet.
     """
     t_start = time.perf_counter()
     buf = load_image(source, max_pixels)
-    plan = plan_for(buf.size, task, scale, model, tile, overlap, budget)
+    plan = plan_for(buf.size, task, scale, model, tile, overlap, budget, quality)
     cat = catalog()
     card = cat.get(plan.model_id)
     pass_cards = cat.resolve_chain(card)
     options = RuntimeOptions.from_env() if threads is None else RuntimeOptions(intra_op_threads=threads)
     t_load = time.perf_counter()
-    runtimes = [get_runtime(c, options) for c in pass_cards]
+    runtimes: list[Runtime] = [get_runtime(c, options) for c in pass_cards]
+    if plan.tta:
+        runtimes = [TtaRuntime(rt, c) for rt, c in zip(runtimes, pass_cards, strict=True)]
     load_ms = (time.perf_counter() - t_load) * 1000
     prog, token = _as_progress(progress, cancel)
     removers = [token.on_cancel(rt.terminate) for rt in runtimes]
@@ -131,10 +150,12 @@ def enhance(
             "overlap": overlap,
             "controls": dict(controls or {}),
             "threads": threads,
+            "quality": quality,
+            "tta": plan.tta,
         },
         runtime={
             "name": "onnxruntime",
-            "version": runtimes[0].version,
+            "version": getattr(runtimes[0], "version", ""),
             "provider": runtimes[0].provider,
             "deterministic": options.deterministic,
         },

@@ -121,6 +121,23 @@ class ModelCard:
         }
 
 
+QUALITY_MODES = ("fast", "balanced", "best")
+
+
+@dataclass(frozen=True)
+class QualityMode:
+    """What a quality mode runs: a model, optionally with test-time augmentation.
+
+    ``vs_parent`` holds the measured PSNR/SSIM against the balanced model's output and the
+    speed ratio, as stored in the manifest (shown next to the choice in the widget).
+    """
+
+    name: str
+    model_id: str
+    tta: bool = False
+    vs_parent: dict[str, float] = field(default_factory=dict)
+
+
 def _card_from_json(entry: dict[str, Any]) -> ModelCard:
     rule = entry.get("size_rule") or {}
     cost = entry.get("cost")
@@ -275,6 +292,29 @@ class Catalog:
                 + f"; available: {[(c.id, c.scale) for c in self.cards(task)] or 'none yet'}"
             )
         return candidates[0]
+
+    def modes(self, task: str, scale: int | None) -> dict[str, QualityMode]:
+        """The task's quality modes (fast / balanced / best) at this scale, from the manifest."""
+        table: dict[str, dict[str, Any]] = self.manifest.get("tasks", {}).get(task, {}).get("modes", {})
+        entry = table.get(str(scale if task == "upscale" else 1), {})
+        return {
+            name: QualityMode(
+                name=name,
+                model_id=str(spec["model"]),
+                tta=bool(spec.get("tta", False)),
+                vs_parent=dict(spec.get("vs_parent", {})),
+            )
+            for name, spec in entry.items()
+        }
+
+    def for_quality(self, task: str, scale: int | None, quality: str) -> QualityMode:
+        """The model (and TTA flag) a quality mode stands for; ``balanced`` = the default model."""
+        if quality not in QUALITY_MODES:
+            raise ValueError(f"quality must be one of {', '.join(QUALITY_MODES)}, got {quality!r}")
+        mode = self.modes(task, scale).get(quality)
+        if mode is not None:
+            return mode
+        return QualityMode(quality, self.default_for(task, scale).id, tta=False)
 
     def resolve_chain(self, card: ModelCard) -> list[ModelCard]:
         """The single-pass cards a (possibly chained) card runs, in order."""

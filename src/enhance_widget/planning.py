@@ -63,6 +63,8 @@ class Plan:
     budget_bytes: int
     available_bytes: int | None
     seconds: float
+    tta: bool = False
+    quality: str = "balanced"
 
     @property
     def total_tiles(self) -> int:
@@ -193,8 +195,13 @@ def make_plan(
     tile: int | str | None = "auto",
     overlap: int = DEFAULT_OVERLAP,
     budget: int | None = None,
+    tta: bool = False,
+    quality: str = "balanced",
 ) -> Plan:
-    """Plan a run of ``card`` (whose single-pass cards are ``pass_cards``) on an image."""
+    """Plan a run of ``card`` (whose single-pass cards are ``pass_cards``) on an image.
+
+    With ``tta`` every tile runs 8 times (flips and rotations), which the time estimate shows.
+    """
     w, h = in_size
     if w < 1 or h < 1:
         raise ValueError(f"image size must be positive, got {w}x{h}")
@@ -225,5 +232,7 @@ def make_plan(
         memory_bytes=memory,
         budget_bytes=budget,
         available_bytes=available_memory(),
-        seconds=sum(p.seconds for p in passes) + load,
+        seconds=sum(p.seconds for p in passes) * (8 if tta else 1) + load,
+        tta=tta,
+        quality=quality,
     )
