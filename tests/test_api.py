@@ -136,3 +136,21 @@ def test_wrong_task_or_scale_for_model(small_rgb: np.ndarray) -> None:
         enhance(small_rgb, task="restore", model="esrgan-slim-x2")
     with pytest.raises(EnhanceError, match="unknown task"):
         enhance(small_rgb, task="sharpen")
+
+
+def test_plan_larger_than_memory_is_refused_with_a_tile_that_fits(
+    eval_images: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from enhance_widget import MemoryBudgetError, planning
+    from enhance_widget.api import plan_for
+
+    img = eval_images["coffee"][:200, :200]
+    whole = plan_for((200, 200), scale=4, model="esrgan-slim-x4", tile="whole")
+    monkeypatch.setattr(planning, "available_memory", lambda: int(whole.memory_bytes * 0.6))
+    with pytest.raises(MemoryBudgetError, match="MiB is available; use tile=") as err:
+        enhance(img, scale=4, model="esrgan-slim-x4", tile="whole")
+    tile = err.value.suggested_tile
+    assert tile is not None and tile < 200
+    res = enhance(img, scale=4, model="esrgan-slim-x4", tile=tile)
+    assert res.size == (800, 800)
+    assert res.record["plan"]["memory_bytes"] <= whole.memory_bytes * 0.6

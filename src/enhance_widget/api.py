@@ -14,7 +14,7 @@ import numpy as np
 
 from .catalog import TASKS, ModelCard, SizeRule, catalog, sha256_of
 from .engine import run_plan
-from .errors import EnhanceError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
+from .errors import EnhanceError, MemoryBudgetError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
 from .images import load_image, resize_plane, to_array
 from .planning import DEFAULT_OVERLAP, Plan, make_plan
 from .progress import CallbackProgress, CancelToken, Progress, TileEvent
@@ -71,6 +71,22 @@ def plan_for(
     return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget, tta, quality)
 
 
+def _check_memory(
+    plan: Plan, task: str, scale: int | None, model: str | None, overlap: int, quality: str
+) -> None:
+    """Refuse a plan that needs more memory than the machine has, suggesting a tile that fits."""
+    avail = plan.available_bytes
+    if avail is None or plan.memory_bytes <= avail:
+        return
+    fitting = plan_for(plan.in_size, task, scale, model, "auto", overlap, avail // 2, quality)
+    tile = max(fitting.passes[-1].tile)
+    raise MemoryBudgetError(
+        f"this plan needs about {plan.memory_bytes / 2**20:,.0f} MiB but only "
+        f"{avail / 2**20:,.0f} MiB is available; use tile={tile} (or tile='auto')",
+        suggested_tile=tile,
+    )
+
+
 def _default_scale(task: str, scale: int | None) -> int | None:
     if task == "upscale":
         return 4 if scale is None else scale
@@ -117,6 +133,7 @@ def enhance(
     t_start = time.perf_counter()
     buf = load_image(source, max_pixels)
     plan = plan_for(buf.size, task, scale, model, tile, overlap, budget, quality)
+    _check_memory(plan, task, scale, model, overlap, quality)
     cat = catalog()
     card = cat.get(plan.model_id)
     pass_cards = cat.resolve_chain(card)

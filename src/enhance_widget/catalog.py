@@ -117,8 +117,14 @@ class ModelCard:
             "source": dict(self.source),
             "chain": list(self.chain),
             "installed": self.installed,
+            "install_hint": None if self.installed else self.install_hint,
             "notes": self.notes,
         }
+
+    @property
+    def install_hint(self) -> str:
+        """The command that builds a model that is not installed (large models are not shipped)."""
+        return f"enhance-widget models build {self.id}  (or put {self.file} in ${MODELS_ENV})"
 
 
 QUALITY_MODES = ("fast", "balanced", "best")
