@@ -53,6 +53,14 @@ def test_models_lists_and_verifies() -> None:
     assert "Apache-2.0" in p.stdout and "@upscalerjs/models@0.9.0" in p.stdout
 
 
+def test_models_build_runs_the_recipe_command(tmp_path: Path) -> None:
+    p = run("models", "build", "esrgan-slim-x2", "--into", str(tmp_path), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert f"bash models/recipes/build_upscalerjs.sh {tmp_path} esrgan-slim-x2" in p.stdout
+    p = run("models", "build", "esrgan-slim-x2")
+    assert p.returncode == 2 and "ENHANCE_WIDGET_MODELS" in p.stderr
+
+
 def test_demo_writes_before_after_and_side_by_side(tmp_path: Path) -> None:
     p = run("demo", "-o", str(tmp_path / "demo"), "--scale", "2")
     assert p.returncode == 0, p.stderr

@@ -95,6 +95,10 @@ class ModelCard:
     notes: str = ""
     path: Path | None = None
     user: bool = False
+    pipeline: Literal["tiled", "global-lab"] = "tiled"
+    """``tiled``: image in, image out, tile by tile. ``global-lab``: the model sees the whole
+    image's CIELab L at ``working_size`` and predicts a/b (colorize), recombined at full size."""
+    working_size: int | None = None
 
     @property
     def is_chain(self) -> bool:
@@ -120,6 +124,22 @@ class ModelCard:
             "install_hint": None if self.installed else self.install_hint,
             "notes": self.notes,
         }
+
+    @property
+    def recipe_script(self) -> Path | None:
+        """The recipe's script (in a source checkout), from the command template."""
+        if not self.recipe:
+            return None
+        for token in self.recipe.split():
+            if token.endswith((".sh", ".py")):
+                return SOURCE_MODELS_DIR.parent / token
+        return None
+
+    def recipe_command(self, out_dir: Path) -> list[str]:
+        """The recipe's command line, building into ``out_dir``."""
+        if not self.recipe:
+            raise ModelNotFoundError(f"model {self.id!r} has no recipe")
+        return [t.replace("{out}", str(out_dir)) for t in self.recipe.split()]
 
     @property
     def install_hint(self) -> str:
@@ -187,6 +207,8 @@ def _card_from_json(entry: dict[str, Any]) -> ModelCard:
             bundled=bool(entry.get("bundled", False)),
             quality=dict(entry.get("quality", {})),
             notes=str(entry.get("notes", "")),
+            pipeline=entry.get("pipeline", "tiled"),
+            working_size=entry.get("working_size"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"manifest entry {entry.get('id', '?')!r} is malformed: {exc}") from exc

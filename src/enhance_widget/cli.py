@@ -41,8 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--overlap", type=int, default=16)
     e.add_argument("--threads", type=int, default=None)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
-    m = sub.add_parser("models", help="list the models and verify their files")
+    m = sub.add_parser("models", help="list the models and verify their files; build one")
     m.add_argument("--task", default=None)
+    msub = m.add_subparsers(dest="models_command")
+    b = msub.add_parser("build", help="re-create a model from its recipe (large models are not shipped)")
+    b.add_argument("model_id")
+    b.add_argument(
+        "--into", type=Path, default=None, help="models folder (default: first of $ENHANCE_WIDGET_MODELS)"
+    )
+    b.add_argument("--dry-run", action="store_true", help="print the command and exit")
     d = sub.add_parser("demo", help="run the default model on the bundled sample image")
     d.add_argument("-o", "--out-dir", type=Path, default=Path("enhance-demo"))
     d.add_argument("--scale", type=int, default=4)
@@ -112,7 +119,42 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run a model's recipe into a models folder, then verify the built file's sha256."""
+    import os
+    import subprocess
+
+    from .catalog import MODELS_ENV, catalog, verify_bytes
+
+    card = catalog().get(args.model_id)
+    into: Path | None = args.into
+    if into is None and os.environ.get(MODELS_ENV):
+        into = Path(os.environ[MODELS_ENV].split(os.pathsep)[0])
+    if into is None:
+        raise EnhanceError(f"name a models folder with --into DIR or ${MODELS_ENV}")
+    script = card.recipe_script
+    if script is None or not script.is_file():
+        raise EnhanceError(
+            f"the recipe of {card.id!r} ({card.recipe}) is in the project's source repository; "
+            "run this command from a checkout of it"
+        )
+    cmd = card.recipe_command(into.resolve())
+    print("recipe:", " ".join(cmd))
+    if args.dry_run:
+        return EXIT_OK
+    into.mkdir(parents=True, exist_ok=True)
+    rc = subprocess.run(cmd, cwd=script.parents[2]).returncode
+    if rc != 0:
+        raise EnhanceError(f"the recipe failed with exit code {rc}")
+    built = into / (card.file or "")
+    verify_bytes(card, built.read_bytes())
+    print(f"built and verified {built}; it is found through ${MODELS_ENV}={into}")
+    return EXIT_OK
+
+
 def cmd_models(args: argparse.Namespace) -> int:
+    if getattr(args, "models_command", None) == "build":
+        return cmd_build(args)
     from .api import list_models
     from .catalog import read_verified
 

@@ -145,6 +145,50 @@ def run_pass(
     return out, times
 
 
+def run_global_lab(
+    src: F32,
+    pp: PassPlan,
+    card: ModelCard,
+    runtime: Runtime,
+    progress: Progress,
+    controls: Mapping[str, float],
+) -> tuple[F32, float]:
+    """A whole-image pass in CIELab: the model predicts a/b from L at its working size."""
+    from .colorize import colorize_array
+
+    if progress.aborted:
+        raise Cancelled("cancelled before the model ran")
+    timing: list[float] = []
+
+    def run_model(x: F32) -> F32:
+        t0 = time.perf_counter()
+        y = runtime.run({card.input_name: x})
+        timing.append((time.perf_counter() - t0) * 1000)
+        return cast(F32, y.astype(np.float32, copy=False))
+
+    out = colorize_array(
+        src, run_model, working_size=card.working_size or 256, strength=float(controls.get("strength", 1.0))
+    )
+    if progress.aborted:
+        raise Cancelled("cancelled while the model ran")
+    tile = pp.tiles[0]
+    progress.tile_done(
+        TileEvent(
+            index=tile.index,
+            total=tile.index + 1,
+            pass_index=pp.pass_index,
+            passes=1,
+            in_box=tile.in_box,
+            out_box=tile.out_box,
+            core_box=tile.core_box,
+            out_size=pp.out_size,
+            ms=sum(timing),
+            pixels=out,
+        )
+    )
+    return out, sum(timing)
+
+
 def run_plan(
     plan: Plan,
     rgb: F32,
@@ -162,6 +206,12 @@ def run_plan(
     result = RunOutput(rgb=rgb)
     src = rgb
     for pp, card, rt in zip(plan.passes, cards, runtimes, strict=True):
+        if card.pipeline == "global-lab":
+            t0 = time.perf_counter()
+            src, ms = run_global_lab(src, pp, card, rt, progress, controls)
+            result.pass_ms.append((time.perf_counter() - t0) * 1000)
+            result.tile_ms.append(ms)
+            continue
         ow, oh = pp.out_size
         on_disk = disk_threshold_bytes is not None and ow * oh * 12 > disk_threshold_bytes
         t0 = time.perf_counter()

@@ -147,6 +147,8 @@ def plan_pass(
         pw, ph = rule.fit(min(tile, w)), rule.fit(min(tile, h))
         return pass_memory(card, in_size, (pw, ph)) <= budget
 
+    if card.pipeline == "global-lab":
+        return _plan_global(card, pass_index, first_index, in_size)
     side = strategy.tile_size(w, h, card, fits)
     if not card.tiling:
         side = max(w, h)
@@ -188,6 +190,45 @@ def plan_pass(
     )
 
 
+def working_shape(size: tuple[int, int], short_side: int, multiple: int) -> tuple[int, int]:
+    """(w, h) with the short side near ``short_side``, aspect kept, each a multiple of ``multiple``."""
+    w, h = size
+    k = short_side / min(w, h)
+    return (
+        max(multiple, round(w * k / multiple) * multiple),
+        max(multiple, round(h * k / multiple) * multiple),
+    )
+
+
+def _plan_global(card: ModelCard, pass_index: int, first_index: int, in_size: tuple[int, int]) -> PassPlan:
+    """One model call on the whole image at the card's working size (no tiles: global context)."""
+    w, h = in_size
+    work = working_shape(in_size, card.working_size or 256, card.size_rule.multiple_of)
+    tile = TilePlan(
+        index=first_index,
+        pass_index=pass_index,
+        in_box=(0, 0, w, h),
+        out_box=(0, 0, w, h),
+        core_box=(0, 0, w, h),
+        padded=work,
+        bands=(0, 0, 0, 0),
+    )
+    full = w * h * 4 * 12  # float64 Lab planes and float32 RGB at full size
+    return PassPlan(
+        pass_index=pass_index,
+        model_id=card.id,
+        scale=1,
+        in_size=in_size,
+        out_size=in_size,
+        tile=work,
+        overlap=0,
+        grid=(1, 1),
+        tiles=(tile,),
+        memory_bytes=full + 2 * (card.size_bytes or 0) + tile_memory(card, *work),
+        seconds=card.cost.ms_per_mpx * work[0] * work[1] / 1e9,
+    )
+
+
 def make_plan(
     in_size: tuple[int, int],
     card: ModelCard,
@@ -226,7 +267,7 @@ def make_plan(
         scale=card.scale,
         in_size=in_size,
         out_size=size,
-        strategy=strategy.name,
+        strategy="global" if card.pipeline == "global-lab" else strategy.name,
         overlap=overlap,
         passes=tuple(passes),
         memory_bytes=memory,
