@@ -15,7 +15,7 @@ import numpy as np
 from .catalog import TASKS, ModelCard, SizeRule, catalog, sha256_of
 from .engine import run_plan
 from .errors import EnhanceError, MemoryBudgetError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
-from .images import load_image, resize_plane, to_array
+from .images import load_image, resize_plane, to_array, with_colour_output
 from .planning import DEFAULT_OVERLAP, Plan, make_plan
 from .progress import CallbackProgress, CancelToken, Progress, TileEvent
 from .provenance import new_record, pixels_sha256
@@ -137,6 +137,8 @@ def enhance(
     cat = catalog()
     card = cat.get(plan.model_id)
     pass_cards = cat.resolve_chain(card)
+    if card.pipeline == "global-lab":
+        buf = with_colour_output(buf)
     options = RuntimeOptions.from_env() if threads is None else RuntimeOptions(intra_op_threads=threads)
     t_load = time.perf_counter()
     runtimes: list[Runtime] = [get_runtime(c, options) for c in pass_cards]

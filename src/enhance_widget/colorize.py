@@ -16,7 +16,7 @@ same code serves onnxruntime, onnxruntime-web mirrors and tests.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -129,7 +129,9 @@ def working_shape(height: int, width: int, working_size: int, multiple: int = MU
     return _round(height), _round(width)
 
 
-def _resize_plane(plane: npt.NDArray[np.float32], height: int, width: int, resample: Image.Resampling) -> FloatArray:
+def _resize_plane(
+    plane: npt.NDArray[np.float32], height: int, width: int, resample: Image.Resampling
+) -> FloatArray:
     """Resize one float32 plane with Pillow's 32-bit float ('F') mode."""
     if plane.shape == (height, width):
         return plane.astype(np.float32, copy=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -223,6 +223,24 @@ def _from_array(arr: np.ndarray, limit: int) -> ImageBuffer:
     alpha = f[..., 3].copy() if f.shape[2] == 4 else None
     mode = "RGBA" if alpha is not None else "RGB"
     return ImageBuffer(np.ascontiguousarray(f[..., :3]), alpha, "rgb", mode, dtype, depth)
+
+
+def with_colour_output(buf: ImageBuffer) -> ImageBuffer:
+    """The same pixels, but producing a colour result (colorize turns grey into RGB)."""
+    if buf.kind == "rgb":
+        return buf
+    deep = buf.dtype == "uint16"
+    mode = "RGBA" if buf.alpha is not None else "RGB"
+    note = f"grey input ({buf.out_mode}) colorized: output is {mode}"
+    return replace(
+        buf,
+        kind="rgb",
+        out_mode=mode,
+        dtype="uint16" if deep else "uint8",
+        depth=16 if deep else 8,
+        value_range=(0.0, 1.0),
+        notes=[*buf.notes, note],
+    )
 
 
 def luma(rgb: F32) -> F32:
