@@ -124,7 +124,7 @@ def working_shape(height: int, width: int, working_size: int, multiple: int = MU
     scale = working_size / min(height, width)
 
     def _round(side: int) -> int:
-        return max(multiple, int(round(side * scale / multiple)) * multiple)
+        return max(multiple, round(side * scale / multiple) * multiple)
 
     return _round(height), _round(width)
 
