@@ -7,3 +7,4 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
 .venv/bin/pytest -q "$@"
+.venv/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/0[2-6]*.ipynb

@@ -30,6 +30,8 @@ _LAZY = {
     "plan_for": ".api",
     "Result": ".result",
     "read_record": ".result",
+    "replay": ".replay",
+    "replay_matches": ".replay",
     "ModelCard": ".catalog",
 }
 
@@ -62,4 +64,6 @@ __all__ = [
     "plan_for",
     "read_record",
     "register_model",
+    "replay",
+    "replay_matches",
 ]

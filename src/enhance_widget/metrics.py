@@ -1,11 +1,14 @@
 """Image quality numbers: PSNR/SSIM (via scikit-image, an optional extra), Y channel, seam score.
 
-The seam score needs only numpy; PSNR and SSIM use scikit-image's implementations.
+The seam score needs only numpy; PSNR and SSIM use scikit-image's implementations. The evaluation
+protocol of the research notebooks (how each task's input is degraded from a clean photo, which
+numbers are reported) lives here too, so that notebooks and tests share one definition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +32,8 @@ def psnr(reference: np.ndarray, test: np.ndarray, border: int = 0, y_only: bool 
 
     ref = y_channel(reference) if y_only else reference.astype(np.float64)
     tst = y_channel(test) if y_only else test.astype(np.float64)
-    return float(peak_signal_noise_ratio(shave(ref, border), shave(tst, border), data_range=255.0))
+    with np.errstate(divide="ignore"):  # identical images: inf, without a warning
+        return float(peak_signal_noise_ratio(shave(ref, border), shave(tst, border), data_range=255.0))
 
 
 def ssim(reference: np.ndarray, test: np.ndarray, border: int = 0, y_only: bool = True) -> float:
@@ -85,3 +89,76 @@ def colourfulness(rgb: np.ndarray) -> float:
     rg = a[..., 0] - a[..., 1]
     yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def quality(reference: np.ndarray, test: np.ndarray, border: int = 0) -> dict[str, float]:
+    """PSNR and SSIM, Y channel and RGB, of ``test`` against ``reference`` (0..255 images)."""
+    return {
+        "psnr_y": psnr(reference, test, border, y_only=True),
+        "psnr_rgb": psnr(reference, test, border, y_only=False),
+        "ssim_y": ssim(reference, test, border, y_only=True),
+        "ssim_rgb": ssim(reference, test, border, y_only=False),
+    }
+
+
+def difference_map(reference: np.ndarray, test: np.ndarray) -> NDArray[np.float64]:
+    """Absolute difference per pixel, averaged over the channels (HxW, same scale as the input)."""
+    d = np.abs(reference.astype(np.float64) - test.astype(np.float64))
+    return d.mean(axis=2) if d.ndim == 3 else d
+
+
+def seam_cuts(plan: Any, pass_index: int = -1) -> tuple[list[int], list[int]]:
+    """Output coordinates where one tile's core gives way to the next, for :func:`seam_score`.
+
+    ``plan`` is a :class:`~enhance_widget.planning.Plan`; the cuts are those of one pass (the last
+    by default, whose output is the result).
+    """
+    tiles = plan.passes[pass_index].tiles
+    xs = sorted({t.core_box[0] for t in tiles} - {0})
+    ys = sorted({t.core_box[1] for t in tiles} - {0})
+    return xs, ys
+
+
+NOISE_SIGMA = 25.0
+"""Restore: Gaussian noise of this standard deviation (0..255 scale), seeded."""
+BLUR_WIDTH = 9
+"""Deblur: horizontal box blur of this many pixels."""
+
+
+def degrade(
+    clean: np.ndarray,
+    task: str,
+    scale: int = 2,
+    seed: int = 0,
+    sigma: float = NOISE_SIGMA,
+    blur: int = BLUR_WIDTH,
+) -> NDArray[np.uint8]:
+    """The input a model of ``task`` is evaluated on, made from a clean uint8 RGB photo.
+
+    upscale: bicubic downscale by ``scale`` (Pillow, antialiased); restore: additive Gaussian
+    noise of ``sigma`` with ``seed``; deblur: a ``blur``-pixel horizontal box blur (edges
+    replicated); colorize: BT.601 greyscale (three equal channels). Always uint8 HxWx3.
+    """
+    from PIL import Image
+
+    rgb = np.asarray(clean)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"need a uint8 HxWx3 image, got {rgb.dtype} {rgb.shape}")
+    h, w = rgb.shape[:2]
+    if task == "upscale":
+        if h % scale or w % scale:
+            raise ValueError(f"{w}x{h} is not divisible by the scale {scale}")
+        img = Image.fromarray(rgb).resize((w // scale, h // scale), Image.Resampling.BICUBIC)
+        return np.asarray(img, dtype=np.uint8)
+    if task == "restore":
+        noise = np.random.default_rng(seed).normal(0.0, sigma, rgb.shape)
+        return np.clip(np.rint(rgb + noise), 0, 255).astype(np.uint8)
+    if task == "deblur":
+        a = np.pad(rgb.astype(np.float64), ((0, 0), (blur // 2, blur - 1 - blur // 2), (0, 0)), mode="edge")
+        c = np.cumsum(np.pad(a, ((0, 0), (1, 0), (0, 0))), axis=1)
+        out = (c[:, blur:] - c[:, :-blur]) / blur
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if task == "colorize":
+        grey = np.asarray(Image.fromarray(rgb).convert("L"))
+        return np.repeat(grey[..., None], 3, axis=2)
+    raise ValueError(f"unknown task {task!r}")
