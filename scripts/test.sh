@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+(cd js && npm run --silent check && npm run --silent build)  # tsc --noEmit, biome; a fresh bundle
 .venv/bin/ruff check src tests benchmarks models/recipes scripts
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy

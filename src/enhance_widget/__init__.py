@@ -33,6 +33,7 @@ _LAZY = {
     "replay": ".replay",
     "replay_matches": ".replay",
     "ModelCard": ".catalog",
+    "EnhanceWidget": ".widget",
 }
 
 
@@ -46,9 +47,10 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Cancelled",
     "CancelToken",
+    "Cancelled",
     "EnhanceError",
+    "EnhanceWidget",
     "ImageDecodeError",
     "ImageTooLargeError",
     "MemoryBudgetError",

@@ -92,7 +92,9 @@ def lab_server(root: Path) -> Iterator[LabServer]:
     # no "get notified about Jupyter news?" toast over the page, no update check
     prefs = home / "settings" / "@jupyterlab" / "apputils-extension"
     prefs.mkdir(parents=True, exist_ok=True)
-    (prefs / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    (prefs / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
     log = root.parent / "jupyterlab.log"
     cmd = [
         sys.executable,

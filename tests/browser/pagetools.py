@@ -53,7 +53,8 @@ CANVAS_SAMPLES_JS = """
     const k = (py * canvas.width + px) * 4;
     out.push([ix, iy, img[k], img[k + 1], img[k + 2]]);
   }
-  return { samples: out, zoom: z, width: canvas.width, cssWidth: canvas.clientWidth, dpr: window.devicePixelRatio };
+  const dpr = window.devicePixelRatio;
+  return { samples: out, zoom: z, width: canvas.width, cssWidth: canvas.clientWidth, dpr };
 }
 """
 
@@ -72,14 +73,17 @@ def kernel_json(page: Any, expr: str) -> Any:
 
 
 def dataset(page: Any, key: str) -> str | None:
-    value = page.evaluate("(k) => { const r = document.querySelector('.ew-root'); return r ? r.dataset[k] : null }", key)
+    value = page.evaluate(
+        "(k) => { const r = document.querySelector('.ew-root'); return r ? r.dataset[k] : null }", key
+    )
     return None if value is None else str(value)
 
 
 def wait_dataset(page: Any, key: str, js_test: str, timeout_ms: float = 60_000) -> None:
     """Wait until ``js_test`` (an expression of ``v``, the root's data attribute) holds."""
     page.wait_for_function(
-        f"() => {{ const r = document.querySelector('.ew-root'); const v = r && r.dataset['{key}']; return {js_test}; }}",
+        f"() => {{ const r = document.querySelector('.ew-root'); const v = r && r.dataset['{key}']; "
+        f"return {js_test}; }}",
         timeout=timeout_ms,
     )
 
@@ -95,7 +99,8 @@ def set_control(page: Any, label: str, value: str) -> None:
 def wait_plan(page: Any, js_test: str, timeout_ms: float = 20_000) -> None:
     """Wait until the figures' text satisfies ``js_test`` (an expression of ``t``)."""
     page.wait_for_function(
-        f"() => {{ const f = document.querySelector('.ew-root .ew-figures'); const t = f ? f.textContent : ''; "
+        f"() => {{ const f = document.querySelector('.ew-root .ew-figures'); "
+        f"const t = f ? f.textContent : ''; "
         f"return {js_test}; }}",
         timeout=timeout_ms,
     )
@@ -103,4 +108,44 @@ def wait_plan(page: Any, js_test: str, timeout_ms: float = 20_000) -> None:
 
 def canvas_samples(page: Any, n: int = 9, step: int = 3) -> dict[str, Any]:
     result: dict[str, Any] = page.evaluate(CANVAS_SAMPLES_JS, [n, step])
+    return result
+
+
+ADD_CELL_JS = """
+async (code) => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget.content;
+  nb.activeCellIndex = nb.widgets.length - 1;
+  await app.commands.execute("notebook:insert-cell-below");
+  nb.activeCell.model.sharedModel.setSource(code);
+  await app.commands.execute("notebook:run-cell");
+}
+"""
+
+
+def add_cell(page: Any, code: str) -> None:
+    """Append a code cell to the open notebook and run it (e.g. a second view: ``w``)."""
+    page.evaluate(ADD_CELL_JS, code)
+
+
+# In side-by-side mode: the output pixel at the view centre, as each canvas shows it.
+SIDE_PIXELS_JS = """
+() => {
+  const stage = document.querySelector(".ew-root .ew-stage");
+  const ds = stage.dataset;
+  const z = Number(ds.zoom), cx = Number(ds.cx), cy = Number(ds.cy);
+  const ix = Math.floor(cx), iy = Math.floor(cy);
+  const read = (canvas) => {
+    const px = Math.floor((ix + 0.5 - cx) * z + canvas.width / 2);
+    const py = Math.floor((iy + 0.5 - cy) * z + canvas.height / 2);
+    return Array.from(canvas.getContext("2d").getImageData(px, py, 1, 1).data.slice(0, 3));
+  };
+  const [a, b] = stage.querySelectorAll("canvas");
+  return { ix, iy, zoom: z, before: read(a), after: read(b), widths: [a.width, b.width] };
+}
+"""
+
+
+def side_pixels(page: Any) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(SIDE_PIXELS_JS)
     return result

@@ -38,6 +38,7 @@ class JobOptions:
     model: str | None = None
     tile: int | str = "auto"
     overlap: int = 16
+    quality: str = "balanced"
     budget: int | None = None
 
 
@@ -95,7 +96,13 @@ class Controller:
                 )
         if job is None:
             self.sink.send_message(
-                {"kind": P.REJECTED, "id": request_id, "request": P.RUN, "reason": f"job {busy_id} is running"}, []
+                {
+                    "kind": P.REJECTED,
+                    "id": request_id,
+                    "request": P.RUN,
+                    "reason": f"job {busy_id} is running",
+                },
+                [],
             )
             return None
         self._thread = threading.Thread(
@@ -111,7 +118,9 @@ class Controller:
             if job is not None:
                 self.sink.update_state(status="cancelling")
         if job is None:
-            self.sink.send_message({"kind": P.REJECTED, "id": request_id, "request": P.CANCEL, "reason": "idle"}, [])
+            self.sink.send_message(
+                {"kind": P.REJECTED, "id": request_id, "request": P.CANCEL, "reason": "idle"}, []
+            )
             return False
         job.token.cancel()
         return True
@@ -140,10 +149,14 @@ class Controller:
         budget = opts.budget if opts.budget is not None else default_budget()
         try:
             if size is not None:
-                plan = plan_for(size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget)
+                plan = plan_for(
+                    size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality
+                )
                 self._started(job, plan)
             progress = CallbackProgress(
-                on_tile=lambda ev: self._tile(job, ev), cancel=job.token, on_total=lambda n: self._total(job, n)
+                on_tile=lambda ev: self._tile(job, ev),
+                cancel=job.token,
+                on_total=lambda n: self._total(job, n),
             )
             result = enhance(
                 source,
@@ -154,6 +167,7 @@ class Controller:
                 overlap=opts.overlap,
                 progress=progress,
                 budget=budget,
+                quality=opts.quality,
             )
             from .source import result_png
 
@@ -174,6 +188,8 @@ class Controller:
                 "provider": rec["runtime"]["provider"],
                 "runtime": f"{rec['runtime']['name']} {rec['runtime']['version']}",
                 "total_ms": rec["total_ms"],
+                "quality": opts.quality,
+                "tta": bool(rec["options"].get("tta", False)),
                 "tiles": len(rec["tile_ms"]),
                 "out_size": list(result.size),
             }

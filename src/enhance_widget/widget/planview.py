@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import TASKS, catalog
+from ..catalog import QUALITY_MODES, TASKS, catalog
 from ..errors import EnhanceError
 from ..tiling import AUTO_CANDIDATES
-
-QUALITY_MODES = ("best", "fast")
-"""``best``: the task's default model. ``fast``: a quantised (int8) variant of it when one is
-installed, else the installed model with the lowest time estimate for this image."""
 
 TILE_CHOICES = ("auto", "whole", "64", "96", "128", "192", "256", "384", "512")
 
@@ -58,27 +54,6 @@ def _scale_for(task: str, scale: int) -> int | None:
     return scale if task == "upscale" else None
 
 
-def resolve_model(task: str, scale: int, model: str, quality: str, size: tuple[int, int]) -> str | None:
-    """The model id a run uses: the chosen one, else the one the quality mode picks (None: default)."""
-    from ..api import plan_for
-
-    if model:
-        return model
-    if quality not in QUALITY_MODES:
-        raise ValueError(f"quality must be one of {', '.join(QUALITY_MODES)}, got {quality!r}")
-    if quality == "best":
-        return None
-    s = _scale_for(task, scale)
-    cards = [c for c in catalog().cards(task) if c.installed and (s is None or c.scale == s)]
-    if not cards:
-        return None
-    default = catalog().default_for(task, s)
-    quantised = [c for c in cards if c.id.startswith(default.id) and "int8" in c.id]
-    if quantised:
-        return quantised[0].id
-    return min(cards, key=lambda c: plan_for(size, task, s, c.id).seconds).id
-
-
 def planned_provider() -> str:
     """The execution provider onnxruntime will pick on this machine."""
     from ..runtimes.ort import _choose_providers
@@ -86,15 +61,34 @@ def planned_provider() -> str:
     return _choose_providers(None)[0]
 
 
-def suggest_tile(size: tuple[int, int], task: str, scale: int | None, model: str | None, overlap: int) -> int | None:
+def suggest_tile(
+    size: tuple[int, int], task: str, scale: int | None, model: str | None, overlap: int, quality: str
+) -> int | None:
     """The largest tile side whose plan fits the memory budget, or None if none does."""
     from ..api import plan_for
 
     side = max(size)
     for cand in (c for c in AUTO_CANDIDATES if c < side):
-        if plan_for(size, task, scale, model, cand, overlap).fits:
+        if plan_for(size, task, scale, model, cand, overlap, quality=quality).fits:
             return cand
     return None
+
+
+def quality_options(task: str, scale: int) -> list[dict[str, Any]]:
+    """The quality modes with the model each runs, TTA, and its measured figures vs balanced."""
+    modes = catalog().modes(task, _scale_for(task, scale)) if task in TASKS else {}
+    out = []
+    for name in QUALITY_MODES:
+        mode = modes.get(name)
+        out.append(
+            {
+                "id": name,
+                "model": mode.model_id if mode else None,
+                "tta": bool(mode.tta) if mode else False,
+                "vs_parent": dict(mode.vs_parent) if mode else {},
+            }
+        )
+    return out
 
 
 def plan_figures(
@@ -105,11 +99,11 @@ def plan_figures(
 
     if size is None:
         return {"error": {"type": "NoImage", "message": "open an image to see the plan"}}
+    s = _scale_for(task, scale)
+    model_id = model or None
     try:
-        model_id = resolve_model(task, scale, model, quality, size)
-        s = _scale_for(task, scale)
         tile_arg = parse_tile(tile)
-        plan = plan_for(size, task, s, model_id, tile_arg, overlap)
+        plan = plan_for(size, task, s, model_id, tile_arg, overlap, quality=quality)
         provider = planned_provider()
     except (EnhanceError, ValueError) as exc:
         return {"error": {"type": type(exc).__name__, "message": str(exc)}}
@@ -124,7 +118,12 @@ def plan_figures(
         "overlap": plan.overlap,
         "total_tiles": plan.total_tiles,
         "passes": [
-            {"tile": list(p["tile"]), "grid": list(p["grid"]), "tiles": p["tiles"], "out_size": list(p["out_size"])}
+            {
+                "tile": list(p["tile"]),
+                "grid": list(p["grid"]),
+                "tiles": p["tiles"],
+                "out_size": list(p["out_size"]),
+            }
             for p in d["passes"]
         ],
         "memory_bytes": plan.memory_bytes,
@@ -132,10 +131,12 @@ def plan_figures(
         "available_bytes": plan.available_bytes,
         "seconds": round(plan.seconds, 2),
         "fits": plan.fits,
+        "quality": plan.quality,
+        "tta": plan.tta,
         "runtime": "onnxruntime",
         "provider": provider,
         "suggested_tile": None,
     }
     if not plan.fits:
-        figures["suggested_tile"] = suggest_tile(size, task, s, model_id, overlap)
+        figures["suggested_tile"] = suggest_tile(size, task, s, model_id, overlap, quality)
     return figures

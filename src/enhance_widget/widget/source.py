@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import EnhanceError, ImageDecodeError
+from ..errors import EnhanceError
 
 BROWSER_FORMATS = {"PNG", "JPEG", "GIF", "WEBP", "BMP"}
 """Formats every browser decodes, passed to the front end as they are."""
@@ -133,4 +133,4 @@ def save_result(result: Any, source_path: Path | None) -> Path:
     return written.resolve()
 
 
-__all__ = ["ImageDecodeError", "Source", "prepare_source", "result_png", "save_path_for", "save_result"]
+__all__ = ["Source", "prepare_source", "result_png", "save_path_for", "save_result"]

@@ -13,7 +13,7 @@ import traitlets as t
 from ..errors import EnhanceError
 from . import protocol as P
 from .controller import Controller, JobOptions
-from .planview import QUALITY_MODES, model_options, parse_tile, plan_figures, resolve_model, task_options
+from .planview import model_options, parse_tile, plan_figures, quality_options, task_options
 from .source import Source, prepare_source, save_result
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -29,7 +29,7 @@ def _asset(name: str, fallback: str) -> Path | str:
     return path if path.is_file() else fallback
 
 
-class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
+class EnhanceWidget(anywidget.AnyWidget):
     """Enhance a photo interactively: controls, live tiles, before/after compare, Save.
 
     ``EnhanceWidget("photo.jpg")`` (a path, bytes, PIL.Image or numpy array). Press Run in the
@@ -45,7 +45,9 @@ class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
     scale = t.Int(4).tag(sync=True)
     tile = t.Unicode("auto", help="'auto', 'whole' or a tile side in input pixels").tag(sync=True)
     overlap = t.Int(16).tag(sync=True)
-    quality = t.Unicode("best").tag(sync=True)
+    quality = t.Unicode("balanced", help="'fast', 'balanced' or 'best' (see the manifest's modes)").tag(
+        sync=True
+    )
     # images (encoded bytes, sent as binary buffers)
     source_name = t.Unicode("").tag(sync=True)
     source_bytes = t.Bytes(b"").tag(sync=True)
@@ -53,6 +55,7 @@ class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
     result_png = t.Bytes(b"").tag(sync=True)
     # what the view shows
     models = t.List(t.Dict(), []).tag(sync=True)
+    qualities = t.List(t.Dict(), []).tag(sync=True)
     tasks = t.List(t.Dict(), []).tag(sync=True)
     plan = t.Dict({}).tag(sync=True)
     status = t.Unicode("idle").tag(sync=True)
@@ -70,7 +73,7 @@ class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
         model: str | None = None,
         tile: int | str = "auto",
         overlap: int = 16,
-        quality: str = "best",
+        quality: str = "balanced",
         max_pixels: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -182,16 +185,13 @@ class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
     # --- internals -----------------------------------------------------------------
 
     def _options(self) -> JobOptions:
-        size = self._source.size if self._source else (1, 1)
-        if self.quality not in QUALITY_MODES:
-            raise ValueError(f"quality must be one of {', '.join(QUALITY_MODES)}, got {self.quality!r}")
-        model = resolve_model(self.task, self.scale, self.model, self.quality, size)
         return JobOptions(
             task=self.task,
             scale=self.scale if self.task == "upscale" else None,
-            model=model,
+            model=self.model or None,
             tile=parse_tile(self.tile),
             overlap=self.overlap,
+            quality=self.quality,
         )
 
     def _start(self, request_id: Any) -> int | None:
@@ -246,16 +246,21 @@ class EnhanceWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self.task = card["task"]
             if card["task"] == "upscale" and card["scale"] != self.scale:
                 self.scale = card["scale"]
-        elif name == "task" and card is not None and card["task"] != new:
-            self.model = ""
-        elif name == "scale" and card is not None and card["task"] == "upscale" and card["scale"] != new:
+        elif card is not None and _model_conflicts(card, name, new):
             self.model = ""
         self._refresh_plan()
 
     def _refresh_plan(self) -> None:
         size = self._source.size if self._source else None
         figures = plan_figures(size, self.task, self.scale, self.model, self.tile, self.overlap, self.quality)
-        self.update_state(plan=figures)
+        self.update_state(plan=figures, qualities=quality_options(self.task, self.scale))
+
+
+def _model_conflicts(card: dict[str, Any], control: str, value: Any) -> bool:
+    """Whether a new task or scale no longer fits the chosen model (which then goes back to auto)."""
+    if control == "task":
+        return bool(card["task"] != value)
+    return control == "scale" and card["task"] == "upscale" and card["scale"] != value
 
 
 def _display_name(source: Any) -> str:

@@ -1,0 +1,368 @@
+// Before/after compare: slider split, side by side and difference, with zoom and pan kept in
+// sync on both images. The view works in output pixels; `zoom` is device pixels per output
+// pixel, so 1:1 shows one image pixel on one screen pixel on any devicePixelRatio.
+
+import { h, setText } from "./dom";
+import { bindGestures, type Zoomable } from "./gestures";
+
+export type Mode = "slider" | "side" | "diff";
+
+/** Something drawable with a size (an ImageBitmap, or the live tile canvas). */
+export interface Layer {
+  source: CanvasImageSource;
+  width: number;
+  height: number;
+}
+
+/** Extra drawing over the "after" image (tile grid, current tile), in output coordinates. */
+export type Overlay = (ctx: CanvasRenderingContext2D, zoom: number, frameW: number, frameH: number) => void;
+
+const LEVELS = [0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+const MIN_ZOOM = 0.02;
+const MAX_ZOOM = 64;
+
+export class CompareView implements Zoomable {
+  readonly element: HTMLElement;
+  readonly toolbar: HTMLElement;
+  private readonly stage: HTMLElement;
+  private readonly main: HTMLCanvasElement;
+  private readonly second: HTMLCanvasElement;
+  private readonly handle: HTMLElement;
+  private readonly zoomLabel: HTMLElement;
+  private readonly hint: HTMLElement;
+  private readonly modeButtons = new Map<Mode, HTMLButtonElement>();
+  private readonly scratch = document.createElement("canvas");
+  private before: Layer | null = null;
+  private after: Layer | null = null;
+  private live = false;
+  private overlay: Overlay | null = null;
+  private frameW = 1;
+  private frameH = 1;
+  private zoom = 1;
+  private cx = 0.5;
+  private cy = 0.5;
+  private fitted = true;
+  private split = 0.5;
+  private mode: Mode = "slider";
+  private dpr = 1;
+  private frame = 0;
+  private readonly resize: ResizeObserver;
+
+  constructor() {
+    this.main = h("canvas", { class: "ew-canvas ew-canvas-main", "aria-hidden": "true" });
+    this.second = h("canvas", { class: "ew-canvas ew-canvas-second", "aria-hidden": "true" });
+    this.handle = h("div", {
+      class: "ew-split",
+      role: "slider",
+      tabindex: 0,
+      "aria-label": "Before/after split",
+      "aria-valuemin": 0,
+      "aria-valuemax": 100,
+      "aria-valuenow": 50,
+      title: "Drag, or use the arrow keys, to move the split",
+    });
+    this.hint = h("div", { class: "ew-stage-hint", text: "" });
+    this.stage = h(
+      "div",
+      {
+        class: "ew-stage",
+        tabindex: 0,
+        role: "group",
+        "aria-label":
+          "Before and after images. Drag to pan, wheel to zoom; arrows pan, + and - zoom, 0 fits, 1 is 1:1.",
+      },
+      [this.main, this.second, this.handle, this.hint],
+    );
+    this.zoomLabel = h("span", { class: "ew-zoom-label", "aria-label": "Zoom level", text: "fit" });
+    this.toolbar = this.buildToolbar();
+    this.element = h("div", { class: "ew-compare" }, [this.stage, this.toolbar]);
+    bindGestures(this, this.stage, this.handle, this.main);
+    this.resize = new ResizeObserver(() => this.layout());
+    this.resize.observe(this.stage);
+    this.setMode("slider");
+  }
+
+  get zoomLevel(): number {
+    return this.zoom;
+  }
+
+  get splitFraction(): number {
+    return this.split;
+  }
+
+  get pixelRatio(): number {
+    return this.dpr;
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    cancelAnimationFrame(this.frame);
+  }
+
+  /** The split handle shows only when there is an after image to compare (not while tiles arrive). */
+  private updateHandle(): void {
+    this.handle.hidden = this.mode !== "slider" || this.after === null || this.live;
+  }
+
+  setBefore(layer: Layer | null): void {
+    this.before = layer;
+    this.requestDraw();
+  }
+
+  /** `live`: the after layer is being painted (the before image shows faintly under it). */
+  setAfter(layer: Layer | null, live = false): void {
+    this.after = layer;
+    this.live = live;
+    this.updateHandle();
+    this.requestDraw();
+  }
+
+  setOverlay(overlay: Overlay | null): void {
+    this.overlay = overlay;
+    this.requestDraw();
+  }
+
+  setHint(text: string): void {
+    setText(this.hint, text);
+    this.hint.hidden = text === "";
+  }
+
+  /** The output size everything is drawn in (before images are stretched onto it). */
+  setFrame(w: number, h: number): void {
+    if (w < 1 || h < 1 || (w === this.frameW && h === this.frameH)) return;
+    const rx = this.cx / this.frameW;
+    const ry = this.cy / this.frameH;
+    const ratio = w / this.frameW;
+    this.frameW = w;
+    this.frameH = h;
+    this.cx = rx * w;
+    this.cy = ry * h;
+    if (this.fitted) this.fit();
+    else this.setZoom(this.zoom / ratio);
+  }
+
+  setMode(mode: Mode): void {
+    this.mode = mode;
+    for (const [m, b] of this.modeButtons) b.setAttribute("aria-pressed", String(m === mode));
+    this.stage.dataset.mode = mode;
+    this.second.hidden = mode !== "side";
+    this.updateHandle();
+    this.layout();
+  }
+
+  setSplit(fraction: number): void {
+    this.split = Math.min(1, Math.max(0, fraction));
+    const pct = Math.round(this.split * 100);
+    this.handle.setAttribute("aria-valuenow", String(pct));
+    this.handle.setAttribute("aria-valuetext", `${pct}% before, ${100 - pct}% after`);
+    this.handle.style.left = `${this.split * 100}%`;
+    this.stage.dataset.split = this.split.toFixed(3);
+    this.requestDraw();
+  }
+
+  fit(): void {
+    const [cw, ch] = this.viewSize();
+    this.cx = this.frameW / 2;
+    this.cy = this.frameH / 2;
+    this.applyZoom(Math.min(cw / this.frameW, ch / this.frameH) || 1);
+    this.fitted = true;
+  }
+
+  /** Zoom to `z` device pixels per output pixel, keeping the point under (ax, ay) still. */
+  setZoom(z: number, ax?: number, ay?: number): void {
+    const [cw, ch] = this.viewSize();
+    const x = ax ?? cw / 2;
+    const y = ay ?? ch / 2;
+    const nz = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, z));
+    const px = this.cx + (x - cw / 2) / this.zoom;
+    const py = this.cy + (y - ch / 2) / this.zoom;
+    this.cx = px - (x - cw / 2) / nz;
+    this.cy = py - (y - ch / 2) / nz;
+    this.fitted = false;
+    this.applyZoom(nz);
+  }
+
+  zoomStep(direction: 1 | -1): void {
+    const next =
+      direction > 0
+        ? LEVELS.find((l) => l > this.zoom * 1.001)
+        : [...LEVELS].reverse().find((l) => l < this.zoom / 1.001);
+    this.setZoom(next ?? (direction > 0 ? MAX_ZOOM : MIN_ZOOM));
+  }
+
+  private applyZoom(z: number): void {
+    this.zoom = z;
+    this.clampCenter();
+    setText(this.zoomLabel, `${Math.round(z * 100)}%`);
+    this.stage.classList.toggle("ew-pixelated", z >= 2);
+    this.requestDraw();
+  }
+
+  private clampCenter(): void {
+    this.cx = Math.min(this.frameW, Math.max(0, this.cx));
+    this.cy = Math.min(this.frameH, Math.max(0, this.cy));
+  }
+
+  private buildToolbar(): HTMLElement {
+    const modes: [Mode, string, string][] = [
+      ["slider", "Slider", "Before on the left of the split, after on the right"],
+      ["side", "Side by side", "Before and after next to each other, zoomed and panned together"],
+      ["diff", "Difference", "Absolute difference between before and after, amplified 4 times"],
+    ];
+    const modeGroup = h("div", { class: "ew-group", role: "group", "aria-label": "Compare mode" });
+    for (const [mode, label, title] of modes) {
+      const b = h("button", { type: "button", class: "ew-btn", "aria-pressed": "false", title, text: label });
+      b.addEventListener("click", () => this.setMode(mode));
+      this.modeButtons.set(mode, b);
+      modeGroup.append(b);
+    }
+    const button = (label: string, title: string, action: () => void): HTMLButtonElement => {
+      const b = h("button", { type: "button", class: "ew-btn", title, "aria-label": title, text: label });
+      b.addEventListener("click", action);
+      return b;
+    };
+    const zoomGroup = h("div", { class: "ew-group", role: "group", "aria-label": "Zoom" }, [
+      button("−", "Zoom out", () => this.zoomStep(-1)),
+      this.zoomLabel,
+      button("+", "Zoom in", () => this.zoomStep(1)),
+      button("1:1", "Actual pixels (1:1)", () => this.setZoom(1)),
+      button("Fit", "Fit to view", () => this.fit()),
+    ]);
+    return h("div", { class: "ew-viewbar" }, [modeGroup, zoomGroup]);
+  }
+
+  private viewSize(): [number, number] {
+    return [this.main.width || 1, this.main.height || 1];
+  }
+
+  private layout(): void {
+    this.dpr = window.devicePixelRatio || 1;
+    const rect = this.stage.getBoundingClientRect();
+    const cssW = this.mode === "side" ? rect.width / 2 : rect.width;
+    const w = Math.max(1, Math.round(cssW * this.dpr));
+    const hgt = Math.max(1, Math.round(rect.height * this.dpr));
+    for (const c of [this.main, this.second]) {
+      if (c.width !== w || c.height !== hgt) {
+        c.width = w;
+        c.height = hgt;
+      }
+      c.style.width = `${cssW}px`;
+      c.style.height = `${rect.height}px`;
+    }
+    this.stage.dataset.dpr = String(this.dpr);
+    if (this.fitted) this.fit();
+    else this.requestDraw();
+  }
+
+  requestDraw(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  /** Draw now (also used by tests through requestDraw + a frame). */
+  draw(): void {
+    const ds = this.stage.dataset;
+    ds.zoom = String(this.zoom);
+    ds.cx = String(this.cx);
+    ds.cy = String(this.cy);
+    ds.frame = `${this.frameW}x${this.frameH}`;
+    const after = this.after ?? this.before;
+    ds.live = String(this.live);
+    const ctx = this.main.getContext("2d");
+    if (!ctx) return;
+    const [cw, ch] = this.viewSize();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, cw, ch);
+    if (this.mode === "side") {
+      this.paintLayer(ctx, this.before, false);
+      const c2 = this.second.getContext("2d");
+      if (c2) {
+        c2.setTransform(1, 0, 0, 1, 0, 0);
+        c2.clearRect(0, 0, cw, ch);
+        this.paintAfter(c2, after);
+      }
+    } else if (this.mode === "diff") {
+      this.paintDifference(ctx, cw, ch);
+    } else {
+      // while tiles arrive (or before any result) the after side fills the view
+      const x = this.after === null || this.live ? 0 : Math.round(this.split * cw);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(0, 0, x, ch);
+      ctx.clip();
+      this.paintLayer(ctx, this.before, false);
+      ctx.restore();
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(x, 0, cw - x, ch);
+      ctx.clip();
+      this.paintAfter(ctx, after);
+      ctx.restore();
+    }
+  }
+
+  private transform(ctx: CanvasRenderingContext2D): void {
+    const [cw, ch] = this.viewSize();
+    const z = this.zoom;
+    ctx.setTransform(z, 0, 0, z, cw / 2 - this.cx * z, ch / 2 - this.cy * z);
+  }
+
+  private paintLayer(ctx: CanvasRenderingContext2D, layer: Layer | null, faint: boolean): void {
+    if (!layer) return;
+    ctx.save();
+    this.transform(ctx);
+    // no smoothing once an image pixel covers 2 or more screen pixels: crisp pixels when zoomed
+    const pixelZoom = this.zoom * (this.frameW / layer.width);
+    ctx.imageSmoothingEnabled = pixelZoom < 2;
+    ctx.imageSmoothingQuality = "high";
+    if (faint) ctx.globalAlpha = 0.3;
+    ctx.drawImage(layer.source, 0, 0, this.frameW, this.frameH);
+    ctx.restore();
+  }
+
+  private paintAfter(ctx: CanvasRenderingContext2D, after: Layer | null): void {
+    if (this.live) this.paintLayer(ctx, this.before, true);
+    this.paintLayer(ctx, after, false);
+    if (this.overlay) {
+      ctx.save();
+      this.transform(ctx);
+      this.overlay(ctx, this.zoom, this.frameW, this.frameH);
+      ctx.restore();
+    }
+  }
+
+  private paintDifference(ctx: CanvasRenderingContext2D, cw: number, ch: number): void {
+    const s = this.scratch;
+    if (s.width !== cw || s.height !== ch) {
+      s.width = cw;
+      s.height = ch;
+    }
+    const sc = s.getContext("2d");
+    if (!sc) return;
+    sc.setTransform(1, 0, 0, 1, 0, 0);
+    sc.globalCompositeOperation = "source-over";
+    sc.fillStyle = "#000";
+    sc.fillRect(0, 0, cw, ch);
+    this.paintLayer(sc, this.before, false);
+    sc.globalCompositeOperation = "difference";
+    this.paintLayer(sc, this.after ?? this.before, false);
+    sc.globalCompositeOperation = "source-over";
+    // amplify x4 so small changes are visible: add the difference to itself twice
+    ctx.drawImage(s, 0, 0);
+    ctx.globalCompositeOperation = "lighter";
+    ctx.drawImage(this.main, 0, 0);
+    ctx.drawImage(this.main, 0, 0);
+    ctx.globalCompositeOperation = "source-over";
+  }
+
+  panBy(dx: number, dy: number): void {
+    this.cx += dx;
+    this.cy += dy;
+    this.fitted = false;
+    this.clampCenter();
+    this.requestDraw();
+  }
+}

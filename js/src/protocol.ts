@@ -1,0 +1,185 @@
+// Message kinds between the kernel and the front end. Keep in sync with
+// src/enhance_widget/widget/protocol.py (tests/test_widget_protocol.py checks it).
+
+// front end -> kernel
+export const RUN = "run";
+export const CANCEL = "cancel";
+export const SAVE = "save";
+export const HELLO = "hello";
+export const USE_TILE = "use-tile";
+
+// kernel -> front end
+export const RUN_STARTED = "run-started";
+export const TILE = "tile";
+export const RUN_DONE = "run-done";
+export const RUN_ERROR = "run-error";
+export const RUN_CANCELLED = "run-cancelled";
+export const REJECTED = "rejected";
+export const SAVED = "saved";
+
+export const TO_KERNEL = [RUN, CANCEL, SAVE, HELLO, USE_TILE] as const;
+export const TO_FRONTEND = [RUN_STARTED, TILE, RUN_DONE, RUN_ERROR, RUN_CANCELLED, REJECTED, SAVED] as const;
+
+export type Box = [number, number, number, number];
+export type Size = [number, number];
+
+export interface PassGrid {
+  out_size: Size;
+  cores: Box[];
+}
+
+export interface RunStartedMsg {
+  kind: typeof RUN_STARTED;
+  id: string | null;
+  job: number;
+  total: number;
+  out_size: Size;
+  passes: PassGrid[];
+}
+
+/** One finished tile; its pixels are one RGBA buffer of w*h*4 bytes (region in pass output px). */
+export interface TileMsg {
+  kind: typeof TILE;
+  job: number;
+  index: number;
+  total: number;
+  pass: number;
+  passes: number;
+  region: Box;
+  out_size: Size;
+  ms: number;
+}
+
+export interface RunDoneMsg {
+  kind: typeof RUN_DONE;
+  id: string | null;
+  job: number;
+  record: Record<string, unknown>;
+}
+
+export interface RunErrorMsg {
+  kind: typeof RUN_ERROR;
+  id: string | null;
+  job: number | null;
+  type: string;
+  message: string;
+}
+
+export interface RunCancelledMsg {
+  kind: typeof RUN_CANCELLED;
+  id: string | null;
+  job: number;
+  after_tiles: number;
+}
+
+export interface RejectedMsg {
+  kind: typeof REJECTED;
+  id: string | null;
+  request: string;
+  reason: string;
+}
+
+export interface SavedMsg {
+  kind: typeof SAVED;
+  id: string | null;
+  path: string;
+}
+
+export type KernelMsg =
+  | RunStartedMsg
+  | TileMsg
+  | RunDoneMsg
+  | RunErrorMsg
+  | RunCancelledMsg
+  | RejectedMsg
+  | SavedMsg;
+
+export interface ModelInfo {
+  id: string;
+  title: string;
+  task: string;
+  scale: number;
+  license: string;
+  user: boolean;
+}
+
+export interface QualityInfo {
+  id: string;
+  model: string | null;
+  tta: boolean;
+  vs_parent: Record<string, number>;
+}
+
+export interface TaskInfo {
+  id: string;
+  title: string;
+  available: boolean;
+}
+
+export interface PlanFigures {
+  error?: { type: string; message: string };
+  task?: string;
+  model?: string;
+  scale?: number;
+  in_size?: Size;
+  out_size?: Size;
+  strategy?: string;
+  overlap?: number;
+  total_tiles?: number;
+  passes?: { tile: Size; grid: Size; tiles: number; out_size: Size }[];
+  memory_bytes?: number;
+  budget_bytes?: number;
+  available_bytes?: number | null;
+  seconds?: number;
+  fits?: boolean;
+  quality?: string;
+  tta?: boolean;
+  runtime?: string;
+  provider?: string;
+  suggested_tile?: number | null;
+}
+
+export interface Progress {
+  job?: number;
+  done?: number;
+  total?: number;
+  elapsed_s?: number;
+  tile_s?: number | null;
+  eta_s?: number | null;
+}
+
+export interface LastRun {
+  job?: number;
+  model?: string;
+  provider?: string;
+  runtime?: string;
+  total_ms?: number;
+  tiles?: number;
+  out_size?: Size;
+}
+
+/** The synced traits (see src/enhance_widget/widget/widget.py). */
+export interface State {
+  task: string;
+  model: string;
+  scale: number;
+  tile: string;
+  overlap: number;
+  quality: string;
+  source_name: string;
+  source_bytes: DataView | ArrayBuffer | null;
+  source_size: number[];
+  result_png: DataView | ArrayBuffer | null;
+  models: ModelInfo[];
+  qualities: QualityInfo[];
+  tasks: TaskInfo[];
+  plan: PlanFigures;
+  status: string;
+  progress: Progress;
+  error: { type?: string; message?: string };
+  last_run: LastRun;
+  saved_path: string;
+}
+
+export const CONTROLS = ["task", "model", "scale", "tile", "overlap", "quality"] as const;
+export type Control = (typeof CONTROLS)[number];
