@@ -66,6 +66,7 @@ def test_tile_events_cover_the_output(small_rgb: np.ndarray) -> None:
     assert all(e.total == len(events) for e in events)
     assert {e.pass_index for e in events} == {0, 1} and all(e.passes == 2 for e in events)
     assert all(e.ms > 0 for e in events)
+    assert {e.provider for e in events} == {"CPUExecutionProvider"}
     last_pass = [e for e in events if e.pass_index == 1]
     painted = np.zeros((160, 192), np.int32)
     for e in last_pass:

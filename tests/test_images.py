@@ -28,6 +28,8 @@ def test_rgb_from_every_source_kind(small_rgb: np.ndarray, tmp_path: Path) -> No
         assert buf.size == (48, 40) and buf.out_mode == "RGB" and buf.alpha is None
         np.testing.assert_allclose(buf.rgb * 255, small_rgb, atol=1e-3)
     assert load_image(path).path == path
+    decoded = load_image(path)
+    assert load_image(decoded) is decoded  # an ImageBuffer is not decoded twice
 
 
 @pytest.mark.parametrize(

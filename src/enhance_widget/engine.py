@@ -139,6 +139,7 @@ def run_pass(
                 out_size=pp.out_size,
                 ms=ms,
                 pixels=np.clip(core, 0.0, 1.0),
+                provider=getattr(runtime, "provider", ""),
             )
         )
     np.clip(out, 0.0, 1.0, out=out)
@@ -184,6 +185,7 @@ def run_global_lab(
             out_size=pp.out_size,
             ms=sum(timing),
             pixels=out,
+            provider=getattr(runtime, "provider", ""),
         )
     )
     return out, sum(timing)

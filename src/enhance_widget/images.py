@@ -68,6 +68,9 @@ def _check_size(w: int, h: int, limit: int) -> None:
 def load_image(source: Any, max_pixels: int | None = None) -> ImageBuffer:
     """Decode ``source`` into an :class:`ImageBuffer` (see the module doc for what is accepted)."""
     limit = max_pixels_limit(max_pixels)
+    if isinstance(source, ImageBuffer):  # already decoded (e.g. by the widget): no second decode
+        _check_size(*source.size, limit)
+        return source
     if isinstance(source, np.ndarray):
         return _from_array(source, limit)
     path: Path | None = None

@@ -36,6 +36,8 @@ class TileEvent:
     out_size: tuple[int, int]
     ms: float
     pixels: Any = field(repr=False, default=None)
+    provider: str = ""
+    """The execution provider that ran this tile (e.g. ``CPUExecutionProvider``)."""
 
 
 class Progress(Protocol):

@@ -49,6 +49,12 @@ def _choose_providers(wanted: tuple[str, ...] | None) -> list[str]:
     return chosen
 
 
+def planned_provider(options: RuntimeOptions | None = None) -> str:
+    """The execution provider a new session would run on (before any model is loaded)."""
+    opts = options or RuntimeOptions.from_env()
+    return _choose_providers(opts.providers)[0]
+
+
 def check_graph(card: ModelCard, inputs: list[Any], outputs: list[Any]) -> None:
     """The ONNX graph must match its card: names, rank 4 float tensors, extra inputs present."""
     by_name = {i.name: i for i in inputs}
