@@ -1,25 +1,29 @@
 """Build the colorization training set: one compressed ``.npz`` of resized photos.
 
-Sources (see ``/work/shared/datasets/README.md`` for provenance and terms):
+Sources (provenance and terms: ``card.json`` and ``/work/shared/datasets/README.md``):
 
-* ``train-photos/bsds500/train`` and ``train-photos/bsds500/test`` (400 JPEG, 481x321)
-* ``train-photos/sun-hays80`` (80 JPEG, long side 512)
+* ``train-photos/bsds500/{train,test}`` (400 JPEG, 481x321) and ``train-photos/sun-hays80`` (80 JPEG);
+* ``sr-benchmark/BSD100`` **img_021..img_100 only** (80 PNG).  img_001..img_020 are the project's
+  held-out acceptance set: the script refuses them by name;
+* ``sr-benchmark/Set5`` (5) and ``Set14`` (14, minus the non-photographs comic, flowers and ppt3);
+* scikit-image's bundled colour photographs astronaut, chelsea, coffee, rocket (public domain / CC0);
+* Debian bookworm packages (real photographs only, GPL-2+ / LGPL-3; see ``card.json``):
+  ``mate-backgrounds`` ``nature/*.jpg`` (12) and 11 photographs of ``plasma-workspace-wallpapers``.
+  Unpack them first (``--debian-dir``)::
 
-``sr-benchmark/BSD100`` (== BSDS500 ``val``) is the project's held-out acceptance set and is
-never read here; the script refuses any path under ``sr-benchmark``.
+      mkdir -p /tmp/debbg && cd /tmp/debbg && apt-get update && \
+          apt-get download mate-backgrounds plasma-workspace-wallpapers && \
+          for f in *.deb; do d=${f%%_*}; mkdir -p x/$d; dpkg-deb -x $f x/$d; done
 
 Every photo is resized (Pillow LANCZOS) so that its short side is ``--short-side`` pixels (256),
-then re-encoded as JPEG (quality 90, 4:2:0) and stored as raw bytes inside the ``.npz`` (no pickle):
-raw uint8 pixels would be ~140 MB, JPEG bytes are ~13 MB.  4:2:0 halves chroma resolution, which
-matches the model, whose colour output is predicted at half resolution anyway.  Near-grey photos (Hasler-Suesstrunk
-colourfulness below ``--min-colourfulness``) are dropped, since they only teach the model to
-output grey.  A deterministic held-out split (every ``--val-every``-th image of the sorted list)
-is recorded for per-epoch validation during training.
+re-encoded as JPEG (quality 90, 4:2:0) and stored as raw bytes in a pickle-free ``.npz``.
+Near-grey photos (Hasler-Suesstrunk colourfulness below ``--min-colourfulness``) are dropped.
+Every ``--val-every``-th image of the ordered list is the internal validation split (used for
+early stopping and for choosing the decoding parameters; never BSD100 img_001..020).
 
 Usage::
 
-    python models/recipes/colorize/prepare_data.py \
-        --src /work/shared/datasets/train-photos --out .colorize-data/train-256.npz
+    python models/recipes/colorize/prepare_data.py --out .colorize-data/train2-256.npz
 """
 
 from __future__ import annotations
@@ -28,10 +32,28 @@ import argparse
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+DS = Path("/work/shared/datasets")
+SET14_NON_PHOTO = {"img_005.png", "img_007.png", "img_013.png"}  # comic, flowers, ppt3
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+PLASMA_PHOTOS = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+    "OneStandsOut",
+    "Path",
+    "summer_1am",
+)
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -42,70 +64,102 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def is_heldout(p: Path) -> bool:
+    m = re.fullmatch(r"img_(\d+)\.png", p.name)
+    return "BSD100" in p.parts and (m is None or int(m.group(1)) <= 20)
+
+
+def list_sources(debian_dir: Path) -> list[tuple[str, Path]]:
+    """(source tag, file) in a fixed order."""
+    tp = DS / "train-photos"
+    out = [("bsds500", p) for p in sorted((tp / "bsds500").rglob("*.jpg")) if "/val/" not in str(p)]
+    out += [("sun-hays80", p) for p in sorted((tp / "sun-hays80").rglob("*.jpg"))]
+    out += [("bsd100-021-100", DS / "sr-benchmark" / "BSD100" / f"img_{i:03d}.png") for i in range(21, 101)]
+    out += [("set5", p) for p in sorted((DS / "sr-benchmark" / "Set5").glob("*.png"))]
+    out += [
+        ("set14", p)
+        for p in sorted((DS / "sr-benchmark" / "Set14").glob("*.png"))
+        if p.name not in SET14_NON_PHOTO
+    ]
+    try:
+        import skimage
+
+        sk = Path(skimage.__file__).parent / "data"
+        out += [("skimage", sk / n) for n in SKIMAGE_PHOTOS if (sk / n).exists()]
+    except ImportError:
+        print("scikit-image missing: its photos are skipped")
+    mate = debian_dir / "mate-backgrounds/usr/share/backgrounds/mate/nature"
+    out += [("debian-mate-backgrounds", p) for p in sorted(mate.glob("*.jpg"))]
+    wp = debian_dir / "plasma-workspace-wallpapers/usr/share/wallpapers"
+    for n in PLASMA_PHOTOS:
+        imgs = sorted((wp / n / "contents" / "images").glob("*"), key=lambda p: p.stat().st_size)
+        if imgs:
+            out.append(("debian-plasma-workspace-wallpapers", imgs[-1]))
+    if not any(t.startswith("debian") for t, _ in out):
+        print(f"no Debian wallpapers under {debian_dir}: skipped")
+    bad = [str(p) for _, p in out if is_heldout(p)]
+    if bad:
+        raise SystemExit(f"refusing held-out images: {bad}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", default="/work/shared/datasets/train-photos")
-    ap.add_argument("--out", default=".colorize-data/train-256.npz")
+    ap.add_argument("--out", default=".colorize-data/train2-256.npz")
+    ap.add_argument("--debian-dir", default="/tmp/debbg/x")
     ap.add_argument("--short-side", type=int, default=256)
     ap.add_argument("--quality", type=int, default=90)
-    ap.add_argument("--val-every", type=int, default=20)
+    ap.add_argument("--val-every", type=int, default=12)
     ap.add_argument("--min-colourfulness", type=float, default=8.0)
     args = ap.parse_args()
-
-    src = Path(args.src).resolve()
-    if "sr-benchmark" in str(src):
-        raise SystemExit("refusing to read the held-out benchmark sets")
-    files = sorted([p for p in src.rglob("*.jpg") if "sr-benchmark" not in str(p) and "/val/" not in str(p)])
-    if not files:
-        raise SystemExit(f"no images under {src}")
 
     blobs: list[bytes] = []
     names: list[str] = []
     shapes: list[tuple[int, int]] = []
     dropped: list[str] = []
-    for p in files:
-        rel = str(p.relative_to(src))
+    counts: dict[str, int] = {}
+    for tag, p in list_sources(Path(args.debian_dir)):
+        sub = f"{p.parents[2].name}/" if tag.startswith("debian-plasma") else ""
+        rel = f"{tag}/{sub}{p.name}"
         im = Image.open(p).convert("RGB")
-        arr = np.asarray(im)
-        cf = colourfulness(arr)
-        if cf < args.min_colourfulness:
-            dropped.append(f"{rel} (colourfulness {cf:.1f})")
-            continue
         w, h = im.size
         s = args.short_side / min(w, h)
         nw, nh = max(args.short_side, round(w * s)), max(args.short_side, round(h * s))
-        im = im.resize((nw, nh), Image.LANCZOS)
+        im = im.resize((nw, nh), Image.Resampling.LANCZOS)
+        cf = colourfulness(np.asarray(im))
+        if cf < args.min_colourfulness:
+            dropped.append(f"{rel} (colourfulness {cf:.1f})")
+            continue
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=args.quality, subsampling=2, optimize=True)
         blobs.append(buf.getvalue())
         names.append(rel)
         shapes.append((nh, nw))
+        counts[tag] = counts.get(tag, 0) + 1
 
     n = len(blobs)
     val_mask = np.zeros(n, dtype=bool)
     val_mask[args.val_every // 2 :: args.val_every] = True
     offsets = np.zeros(n + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
-    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out,
-        jpeg=data,
+        jpeg=np.frombuffer(b"".join(blobs), dtype=np.uint8),
         offsets=offsets,
         shapes=np.asarray(shapes, dtype=np.int32),
         names=np.asarray(names),
         is_val=val_mask,
     )
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
     info = {
         "file": str(out),
         "bytes": out.stat().st_size,
-        "sha256": digest,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "images": n,
         "train": int((~val_mask).sum()),
         "val": int(val_mask.sum()),
+        "per_source": counts,
         "val_names": [nm for nm, v in zip(names, val_mask) if v],
         "dropped_near_grey": dropped,
         "short_side": args.short_side,
