@@ -137,7 +137,7 @@ def test_quality_modes_pick_models_and_tta(small_rgb: np.ndarray) -> None:
     balanced = plan_for((48, 40), scale=2)
     best = plan_for((48, 40), scale=2, quality="best")
     assert (fast.model_id, balanced.model_id, best.model_id) == (
-        "esrgan-slim-x2",
+        "idealo-psnr-small-x2-int8",
         "idealo-psnr-small-x2",
         "idealo-psnr-small-x2",
     )

@@ -87,7 +87,7 @@ def test_tampered_file_in_models_dir_is_refused_by_enhance(
         with pytest.raises(ModelIntegrityError):
             enhance(small_rgb, scale=2, model="esrgan-slim-x2")
     finally:
-        monkeypatch.delenv("ENHANCE_WIDGET_MODELS")
+        monkeypatch.undo()
         catalog_mod.reset_catalog()
     assert enhance(small_rgb, scale=2, model="esrgan-slim-x2").size == (96, 80)  # still usable
 

@@ -75,6 +75,8 @@ class ModelCard:
     title: str = ""
     file: str | None = None
     sha256: str | None = None
+    alt_sha256: tuple[str, ...] = ()
+    """Other accepted digests: a rebuild whose bytes differ but whose outputs were shown equal."""
     size_bytes: int | None = None
     params: int | None = None
     layout: Literal["NHWC", "NCHW"] = "NHWC"
@@ -175,6 +177,7 @@ def _card_from_json(entry: dict[str, Any]) -> ModelCard:
             title=str(entry.get("title", "")),
             file=entry.get("file"),
             sha256=entry.get("sha256"),
+            alt_sha256=tuple(entry.get("alt_sha256", ())),
             size_bytes=entry.get("size_bytes"),
             params=entry.get("params"),
             layout=entry.get("layout", "NHWC"),
@@ -223,7 +226,7 @@ def verify_bytes(card: ModelCard, data: bytes) -> bytes:
     if card.sha256 is None:
         raise ModelIntegrityError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
     digest = sha256_of(data)
-    if digest != card.sha256:
+    if digest != card.sha256 and digest not in card.alt_sha256:
         raise ModelIntegrityError(
             f"model {card.id!r} ({card.path}) has sha256 {digest[:16]}..., expected "
             f"{card.sha256[:16]}...: the file is damaged or was changed. Restore it "

