@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from enhance_widget import enhance, plan_for
 from enhance_widget.catalog import catalog
@@ -52,3 +53,14 @@ def test_deblur_gains_over_2_db_on_box_blur(eval_images: dict[str, np.ndarray]) 
     assert gain >= 2.0
     plan = plan_for((300, 200), task="deblur")
     assert plan.passes[0].tiles[0].padded == (256, 256)  # fixed tile, reflection padded
+
+
+def test_gans_x4_alternative_when_installed(eval_images: dict[str, np.ndarray]) -> None:
+    card = catalog().get("idealo-gans-x4")
+    if not card.installed:
+        pytest.skip("idealo-gans-x4 (16.8 MB) is not installed: set ENHANCE_WIDGET_MODELS")
+    lr = eval_images["astronaut"][::4, ::4][:32, :32]
+    out = enhance(lr, scale=4, model="idealo-gans-x4").array
+    assert out.shape == (128, 128, 3)
+    bicubic = np.asarray(Image.fromarray(lr).resize((128, 128), Image.Resampling.BICUBIC), dtype=float)
+    assert np.abs(out - bicubic).mean() < 20  # the same picture, with its own detail
