@@ -84,7 +84,7 @@ def test_model_choice_follows_task_scale_and_quality(photo: Path) -> None:
     balanced_s = w.plan["seconds"]
     assert w.quality == "balanced" and w.plan["tta"] is False
     w.quality = "fast"
-    assert w.plan["model"] == "esrgan-slim-x4", "the manifest's fast x4 model"
+    assert w.plan["model"] == "idealo-psnr-small-x4-int8", "the manifest's fast x4 model"
     w.quality = "best"
     assert w.plan["model"] == "idealo-psnr-small-x4" and w.plan["tta"] is True
     assert w.plan["seconds"] > 4 * balanced_s, "test-time augmentation shows in the estimate"

@@ -308,7 +308,7 @@ def _escaping_and_errors(page: Any, lab: LabServer) -> None:
     # a run that fails (the model file changed on disk) shows type and message; the widget stays usable
     onnx.write_bytes(b"tampered" * 100)
     press(page, "Run")
-    _wait_status(page, "error", 30_000)
+    _wait_status(page, "error")
     error = root.get_by_role("alert").filter(has_text="ModelIntegrityError").inner_text()
     assert error.startswith("ModelIntegrityError:") and XSS in error
     assert page.locator("img[src='x']").count() == 0
