@@ -7,5 +7,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check src tests benchmarks models/recipes scripts
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
+bash scripts/build_lite.sh  # offline JupyterLite site for tests/lite (PyPI/npm only while building)
 .venv/bin/pytest -q "$@"
 .venv/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/0[2-6]*.ipynb

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,13 +15,15 @@ from PIL import Image
 
 from enhance_widget import read_record
 
-from .conftest import EVAL
+from .conftest import EVAL, ROOT
 
 CLI = [sys.executable, "-m", "enhance_widget.cli"]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
 def test_enhance_writes_output_with_record(tmp_path: Path) -> None:
@@ -57,7 +60,11 @@ def test_models_build_runs_the_recipe_command(tmp_path: Path) -> None:
     p = run("models", "build", "esrgan-slim-x2", "--into", str(tmp_path), "--dry-run")
     assert p.returncode == 0, p.stderr
     assert f"bash models/recipes/build_upscalerjs.sh {tmp_path} esrgan-slim-x2" in p.stdout
-    p = run("models", "build", "esrgan-slim-x2")
+    (tmp_path / "esrgan-slim-x2.onnx").write_bytes((ROOT / "models" / "esrgan-slim-x2.onnx").read_bytes())
+    p = run("models", "build", "esrgan-slim-x2", "--into", str(tmp_path))
+    assert p.returncode == 0 and "already installed and verified" in p.stdout
+    no_folder = {k: v for k, v in os.environ.items() if k != "ENHANCE_WIDGET_MODELS"}
+    p = run("models", "build", "esrgan-slim-x2", env=no_folder)
     assert p.returncode == 2 and "ENHANCE_WIDGET_MODELS" in p.stderr
 
 

@@ -6,6 +6,7 @@ import "./styles.css";
 import { CompareView, type Layer } from "./compare";
 import { Controls } from "./controls";
 import { bytesOf, decodeImage, h, setText, uid } from "./dom";
+import { BrowserRunner } from "./engine/runner";
 import { FiguresView } from "./figures";
 import type { State } from "./protocol";
 import * as P from "./protocol";
@@ -34,6 +35,7 @@ class App {
   private notice = "";
   private decodeSeq = 0;
   private resultLoad: Promise<void> = Promise.resolve();
+  private readonly runner: BrowserRunner;
 
   constructor(
     private readonly model: AnyModel<State>,
@@ -64,6 +66,33 @@ class App {
       ],
     );
     el.replaceChildren(this.root);
+    this.runner = new BrowserRunner(
+      {
+        send: (content, buffers) => this.model.send(content, undefined, buffers),
+        source: () => {
+          const bytes = bytesOf(this.model.get("source_bytes"));
+          return bytes
+            ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer)
+            : null;
+        },
+        tile: (t) =>
+          this.onMessage(
+            {
+              kind: P.TILE,
+              job: t.job,
+              index: t.index,
+              total: t.total,
+              pass: t.pass,
+              passes: t.passes,
+              region: t.region,
+              out_size: t.out_size,
+              ms: t.ms,
+            },
+            [new DataView(t.rgba)],
+          ),
+      },
+      uid("view"),
+    );
     this.listen("msg:custom", (content: P.KernelMsg, buffers: DataView[]) =>
       this.onMessage(content, buffers),
     );
@@ -93,6 +122,7 @@ class App {
 
   destroy(): void {
     for (const [name, fn] of this.handlers) this.model.off(name, fn);
+    this.runner.destroy();
     this.compare.destroy();
   }
 
@@ -110,6 +140,15 @@ class App {
   private onMessage(msg: P.KernelMsg, buffers: DataView[]): void {
     const ds = this.root.dataset;
     switch (msg.kind) {
+      case P.ENGINE_RUN:
+        this.runner.onRun(msg);
+        return;
+      case P.ENGINE_ASSETS:
+        void this.runner.onAssets(msg, buffers);
+        return;
+      case P.ENGINE_CANCEL:
+        this.runner.cancel(msg.job);
+        return;
       case P.RUN_STARTED:
         this.tiles.start(msg);
         this.liveJob = msg.job;
@@ -237,7 +276,7 @@ class App {
       case "done":
         return last.out_size
           ? `Done: ${last.out_size[0]} × ${last.out_size[1]} px in ${((last.total_ms ?? 0) / 1000).toFixed(1)} s ` +
-              `on ${last.provider} (${last.tiles} tiles). Save writes it next to the source.`
+              `on ${last.engine === "browser" ? "the browser engine, " : ""}${last.provider} (${last.tiles} tiles). Save writes it next to the source.`
           : "Done.";
       case "cancelled":
         return "Cancelled; press Run to start again.";

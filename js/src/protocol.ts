@@ -1,12 +1,19 @@
 // Message kinds between the kernel and the front end. Keep in sync with
 // src/enhance_widget/widget/protocol.py (tests/test_widget_protocol.py checks it).
 
+import type { EngineCard, PlanSpec } from "./engine/types";
+
 // front end -> kernel
 export const RUN = "run";
 export const CANCEL = "cancel";
 export const SAVE = "save";
 export const HELLO = "hello";
 export const USE_TILE = "use-tile";
+export const ENGINE_NEED = "engine-need";
+export const ENGINE_TILE = "engine-tile";
+export const ENGINE_DONE = "engine-done";
+export const ENGINE_CANCELLED = "engine-cancelled";
+export const ENGINE_ERROR = "engine-error";
 
 // kernel -> front end
 export const RUN_STARTED = "run-started";
@@ -16,9 +23,34 @@ export const RUN_ERROR = "run-error";
 export const RUN_CANCELLED = "run-cancelled";
 export const REJECTED = "rejected";
 export const SAVED = "saved";
+export const ENGINE_RUN = "engine-run";
+export const ENGINE_ASSETS = "engine-assets";
+export const ENGINE_CANCEL = "engine-cancel";
 
-export const TO_KERNEL = [RUN, CANCEL, SAVE, HELLO, USE_TILE] as const;
-export const TO_FRONTEND = [RUN_STARTED, TILE, RUN_DONE, RUN_ERROR, RUN_CANCELLED, REJECTED, SAVED] as const;
+export const TO_KERNEL = [
+  RUN,
+  CANCEL,
+  SAVE,
+  HELLO,
+  USE_TILE,
+  ENGINE_NEED,
+  ENGINE_TILE,
+  ENGINE_DONE,
+  ENGINE_CANCELLED,
+  ENGINE_ERROR,
+] as const;
+export const TO_FRONTEND = [
+  RUN_STARTED,
+  TILE,
+  RUN_DONE,
+  RUN_ERROR,
+  RUN_CANCELLED,
+  REJECTED,
+  SAVED,
+  ENGINE_RUN,
+  ENGINE_ASSETS,
+  ENGINE_CANCEL,
+] as const;
 
 export type Box = [number, number, number, number];
 export type Size = [number, number];
@@ -85,7 +117,31 @@ export interface SavedMsg {
   path: string;
 }
 
+/** Browser engine: run this plan in the page (see js/src/engine/). */
+export interface EngineRunMsg {
+  kind: typeof ENGINE_RUN;
+  job: number;
+  plan: PlanSpec;
+  cards: EngineCard[];
+}
+
+/** The assets a view asked for: one buffer per name ("wasm" or a model's sha256). */
+export interface EngineAssetsMsg {
+  kind: typeof ENGINE_ASSETS;
+  job: number;
+  view: string;
+  names: string[];
+}
+
+export interface EngineCancelMsg {
+  kind: typeof ENGINE_CANCEL;
+  job: number;
+}
+
 export type KernelMsg =
+  | EngineRunMsg
+  | EngineAssetsMsg
+  | EngineCancelMsg
   | RunStartedMsg
   | TileMsg
   | RunDoneMsg
@@ -150,6 +206,7 @@ export interface Progress {
 
 export interface LastRun {
   job?: number;
+  engine?: string;
   model?: string;
   provider?: string;
   runtime?: string;
@@ -166,6 +223,7 @@ export interface State {
   tile: string;
   overlap: number;
   quality: string;
+  engine: string;
   source_name: string;
   source_bytes: DataView | ArrayBuffer | null;
   source_size: number[];

@@ -140,6 +140,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     cmd = card.recipe_command(into.resolve())
     print("recipe:", " ".join(cmd))
+    existing = into / (card.file or "")
+    if existing.is_file():
+        verify_bytes(card, existing.read_bytes())  # a damaged copy is reported, never overwritten
+        print(f"{existing} is already installed and verified; nothing to build")
+        return EXIT_OK
     if args.dry_run:
         return EXIT_OK
     into.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import Cancelled
+from ..errors import Cancelled, EnhanceError
 from ..progress import CallbackProgress, CancelToken, TileEvent
 from . import protocol as P
 
@@ -57,6 +57,13 @@ class Job:
     tile_bytes: int = 0
     head: P.Message | None = None
     outcome: str = "running"
+    engine: str = "kernel"
+    cards: list[Any] = field(default_factory=list)
+    """Browser engine: the model card of every pass."""
+    source: Any = None
+    view: str | None = None
+    """Browser engine: the view that claimed the job (the only one that runs it)."""
+    plan_summary: dict[str, Any] = field(default_factory=dict)
 
 
 class Controller:
@@ -81,12 +88,22 @@ class Controller:
         self, request_id: Any, source: Any, options: JobOptions, size: tuple[int, int] | None = None
     ) -> Job | None:
         """Start a job (None, and a ``rejected`` message, while another one runs)."""
+        job = self._claim(request_id, options)
+        if job is None:
+            return None
+        self._thread = threading.Thread(
+            target=self._work, args=(job, source, size), name=f"enhance-job-{job.id}", daemon=True
+        )
+        self._thread.start()
+        return job
+
+    def _claim(self, request_id: Any, options: JobOptions, engine: str = "kernel") -> Job | None:
         with self._lock:
             if self._job is not None:
                 busy_id = self._job.id
                 job = None
             else:
-                job = Job(id=self._next_id, request_id=request_id, options=options)
+                job = Job(id=self._next_id, request_id=request_id, options=options, engine=engine)
                 self._next_id += 1
                 self._job = job
                 self.last_job = job
@@ -104,11 +121,6 @@ class Controller:
                 },
                 [],
             )
-            return None
-        self._thread = threading.Thread(
-            target=self._work, args=(job, source, size), name=f"enhance-job-{job.id}", daemon=True
-        )
-        self._thread.start()
         return job
 
     def cancel(self, request_id: Any = None) -> bool:
@@ -123,6 +135,8 @@ class Controller:
             )
             return False
         job.token.cancel()
+        if job.engine == "browser":
+            self.sink.send_message({"kind": P.ENGINE_CANCEL, "job": job.id}, [])
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -184,6 +198,7 @@ class Controller:
             rec = result.record
             last_run = {
                 "job": job.id,
+                "engine": "kernel",
                 "model": rec["model"]["id"],
                 "provider": rec["runtime"]["provider"],
                 "runtime": f"{rec['runtime']['name']} {rec['runtime']['version']}",
@@ -257,3 +272,148 @@ class Controller:
         job.finished.set()
         if self._on_idle is not None:
             self._on_idle()
+
+    # --- browser engine: the page runs the plan; this side plans, serves assets, finishes -----
+
+    def start_browser(
+        self, request_id: Any, source: Any, options: JobOptions, size: tuple[int, int]
+    ) -> Job | None:
+        """Plan here (pure Python), run in the page; never blocks (nothing waits for the page)."""
+        from ..catalog import catalog
+        from ..planning import default_budget
+        from .browser import engine_card, plan_for
+
+        job = self._claim(request_id, options, engine="browser")
+        if job is None:
+            return None
+        opts = options
+        budget = opts.budget if opts.budget is not None else default_budget()
+        try:
+            plan = plan_for(
+                size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality
+            )
+            if plan.tta:
+                raise EnhanceError(
+                    "the browser engine runs without test-time augmentation; pick another quality"
+                )
+            cat = catalog()
+            job.cards = cat.resolve_chain(cat.get(plan.model_id))
+            cards = [engine_card(c) for c in job.cards]
+        except Exception as exc:
+            self._fail(job, exc)
+            return job
+        job.source = source
+        job.total = plan.total_tiles
+        job.plan_summary = plan.summary()
+        self._started(job, plan)
+        self.sink.send_message(
+            {"kind": P.ENGINE_RUN, "job": job.id, "plan": plan.to_dict(), "cards": cards}, []
+        )
+        return job
+
+    def engine_message(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        """A browser-engine message from the page (stale jobs are ignored)."""
+        with self._lock:
+            job = self._job
+        if job is None or job.engine != "browser" or content.get("job") != job.id:
+            return
+        kind = content.get("kind")
+        try:
+            if kind == P.ENGINE_NEED:
+                self._serve_assets(job, content)
+            elif kind == P.ENGINE_TILE:
+                if job.engine_started is None:
+                    job.engine_started = time.perf_counter()
+                job.done = int(content.get("index", 0)) + 1
+                self.sink.update_state(progress=self._progress(job))
+            elif kind == P.ENGINE_DONE:
+                self._browser_done(job, content, bytes(buffers[0]) if buffers else b"")
+            elif kind == P.ENGINE_CANCELLED:
+                after = int(content.get("after_tiles", job.done))
+                self._finish(
+                    job, "cancelled", {"kind": P.RUN_CANCELLED, "after_tiles": after}, {"status": "cancelled"}
+                )
+            elif kind == P.ENGINE_ERROR:
+                error = {"type": str(content.get("type") or "Error"), "message": str(content.get("message"))}
+                self._finish(
+                    job, "error", {"kind": P.RUN_ERROR, **error}, {"status": "error", "error": error}
+                )
+        except Exception as exc:  # shown in the widget; the kernel and the widget stay usable
+            self._fail(job, exc)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        error = {"type": type(exc).__name__, "message": str(exc) or repr(exc)}
+        self._finish(job, "error", {"kind": P.RUN_ERROR, **error}, {"status": "error", "error": error})
+
+    def _serve_assets(self, job: Job, content: dict[str, Any]) -> None:
+        from .browser import asset_bytes
+
+        view = str(content.get("view"))
+        if job.view is not None and job.view != view:
+            return  # another view runs this job
+        job.view = view
+        names = [n for n in ("worker", "wasm") if content.get(n)]
+        names += [str(m) for m in content.get("models", [])]
+        buffers = [asset_bytes(n, job.cards) for n in names]
+        if job.engine_started is None:
+            job.engine_started = time.perf_counter()
+        self.sink.update_state(progress=self._progress(job))
+        self.sink.send_message(
+            {"kind": P.ENGINE_ASSETS, "job": job.id, "view": view, "names": names}, buffers
+        )
+
+    def _browser_done(self, job: Job, content: dict[str, Any], png: bytes) -> None:
+        from ..provenance import new_record
+        from .browser import make_result, png_size
+
+        out_size = png_size(png)
+        opts = job.options
+        total_ms = round((time.perf_counter() - job.started) * 1000, 2)
+        first = job.cards[0]
+        top = job.plan_summary.get("model_id", first.id)
+        record = new_record(
+            task=opts.task,
+            scale=job.plan_summary.get("scale"),
+            model={
+                "id": top,
+                "sha256": next((c.sha256 for c in job.cards if c.id == top), first.sha256),
+                "passes": [{"id": c.id, "sha256": c.sha256} for c in job.cards],
+            },
+            options={
+                "tile": opts.tile,
+                "overlap": opts.overlap,
+                "controls": {},
+                "threads": 1,
+                "quality": opts.quality,
+                "tta": False,
+            },
+            engine="browser",
+            runtime={
+                "name": "onnxruntime-web",
+                "version": str(content.get("version", "")),
+                "provider": str(content.get("provider", "")),
+                "deterministic": True,
+            },
+            plan=job.plan_summary,
+            tile_ms=[round(float(t), 2) for t in content.get("tile_ms", [])],
+            pass_ms=[round(float(t), 2) for t in content.get("pass_ms", [])],
+            load_ms=round(float(content.get("load_ms", 0.0)), 2),
+            total_ms=total_ms,
+            input={"size": job.plan_summary.get("in_size")},
+            output={"size": list(out_size), "mode": "RGB", "dtype": "uint8"},
+        )
+        self.result = make_result(png, record, job.source)
+        last_run = {
+            "job": job.id,
+            "engine": "browser",
+            "model": top,
+            "provider": record["runtime"]["provider"],
+            "runtime": f"onnxruntime-web {record['runtime']['version']}",
+            "total_ms": total_ms,
+            "quality": opts.quality,
+            "tta": False,
+            "tiles": len(record["tile_ms"]),
+            "out_size": list(out_size),
+        }
+        state = {"status": "done", "result_png": png, "last_run": last_run, "saved_path": ""}
+        self._finish(job, "done", {"kind": P.RUN_DONE, "record": record}, state)

@@ -65,7 +65,7 @@ def suggest_tile(
     size: tuple[int, int], task: str, scale: int | None, model: str | None, overlap: int, quality: str
 ) -> int | None:
     """The largest tile side whose plan fits the memory budget, or None if none does."""
-    from ..api import plan_for
+    from .browser import plan_for
 
     side = max(size)
     for cand in (c for c in AUTO_CANDIDATES if c < side):
@@ -92,10 +92,17 @@ def quality_options(task: str, scale: int) -> list[dict[str, Any]]:
 
 
 def plan_figures(
-    size: tuple[int, int] | None, task: str, scale: int, model: str, tile: str, overlap: int, quality: str
+    size: tuple[int, int] | None,
+    task: str,
+    scale: int,
+    model: str,
+    tile: str,
+    overlap: int,
+    quality: str,
+    engine: str = "kernel",
 ) -> dict[str, Any]:
     """The plan as the front end shows it, or ``{"error": {"type", "message"}}`` when none exists."""
-    from ..api import plan_for
+    from .browser import plan_for
 
     if size is None:
         return {"error": {"type": "NoImage", "message": "open an image to see the plan"}}
@@ -104,7 +111,7 @@ def plan_figures(
     try:
         tile_arg = parse_tile(tile)
         plan = plan_for(size, task, s, model_id, tile_arg, overlap, quality=quality)
-        provider = planned_provider()
+        provider = planned_provider() if engine == "kernel" else "wasm"
     except (EnhanceError, ValueError) as exc:
         return {"error": {"type": type(exc).__name__, "message": str(exc)}}
     d = plan.summary()
@@ -133,7 +140,7 @@ def plan_figures(
         "fits": plan.fits,
         "quality": plan.quality,
         "tta": plan.tta,
-        "runtime": "onnxruntime",
+        "runtime": "onnxruntime" if engine == "kernel" else "onnxruntime-web (browser engine)",
         "provider": provider,
         "suggested_tile": None,
     }

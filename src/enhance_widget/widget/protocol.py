@@ -22,6 +22,19 @@ HELLO: Final = "hello"
 USE_TILE: Final = "use-tile"
 """Apply the suggested tile size of the plan. ``{"kind", "id", "tile"}``."""
 
+ENGINE_NEED: Final = "engine-need"
+"""Browser engine: a view claims job ``job`` and asks for what the page lacks.
+``{"kind", "job", "view", "wasm": bool, "models": [sha256, ...]}``."""
+ENGINE_TILE: Final = "engine-tile"
+"""Browser engine progress: ``{"kind", "job", "index", "total", "ms"}`` (the view painted it)."""
+ENGINE_DONE: Final = "engine-done"
+"""Browser engine result: ``{"kind", "job", "provider", "version", "tile_ms", "pass_ms", "load_ms",
+"out_size"}`` and one buffer, the encoded PNG."""
+ENGINE_CANCELLED: Final = "engine-cancelled"
+"""``{"kind", "job", "after_tiles"}``."""
+ENGINE_ERROR: Final = "engine-error"
+"""``{"kind", "job", "type", "message"}``."""
+
 # kernel -> front end
 RUN_STARTED: Final = "run-started"
 """``{"kind", "id", "job", "total", "out_size", "passes": [{"out_size", "cores"}]}``."""
@@ -39,9 +52,37 @@ REJECTED: Final = "rejected"
 """A request that could not be honoured now. ``{"kind", "id", "request", "reason"}``."""
 SAVED: Final = "saved"
 """``{"kind", "id", "path"}``."""
+ENGINE_RUN: Final = "engine-run"
+"""Run a plan in the page: ``{"kind", "job", "plan": Plan.to_dict(), "cards": [...]}``."""
+ENGINE_ASSETS: Final = "engine-assets"
+"""``{"kind", "job", "view", "names"}``; one buffer per name ("wasm" or a model's sha256)."""
+ENGINE_CANCEL: Final = "engine-cancel"
+"""``{"kind", "job"}``: stop the browser engine within one tile."""
 
-TO_KERNEL: Final = (RUN, CANCEL, SAVE, HELLO, USE_TILE)
-TO_FRONTEND: Final = (RUN_STARTED, TILE, RUN_DONE, RUN_ERROR, RUN_CANCELLED, REJECTED, SAVED)
+TO_KERNEL: Final = (
+    RUN,
+    CANCEL,
+    SAVE,
+    HELLO,
+    USE_TILE,
+    ENGINE_NEED,
+    ENGINE_TILE,
+    ENGINE_DONE,
+    ENGINE_CANCELLED,
+    ENGINE_ERROR,
+)
+TO_FRONTEND: Final = (
+    RUN_STARTED,
+    TILE,
+    RUN_DONE,
+    RUN_ERROR,
+    RUN_CANCELLED,
+    REJECTED,
+    SAVED,
+    ENGINE_RUN,
+    ENGINE_ASSETS,
+    ENGINE_CANCEL,
+)
 
 Message = tuple[dict[str, Any], list[bytes]]
 

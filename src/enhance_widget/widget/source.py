@@ -83,9 +83,11 @@ def prepare_source(value: Any, max_pixels: int | None = None) -> Source:
 
     Raises the engine's typed errors (``ImageDecodeError``, ``ImageTooLargeError``, ...).
     """
-    from ..images import load_image, to_array, to_pil
-
     name, path = _name_of(value)
+    try:
+        from ..images import load_image, to_array, to_pil
+    except ImportError:  # Pyodide: no numpy/Pillow; the browser engine decodes the bytes itself
+        return _pure_source(value, name, path)
     buf = load_image(value, max_pixels)
     data: bytes | None = None
     if path is not None:
@@ -95,6 +97,18 @@ def prepare_source(value: Any, max_pixels: int | None = None) -> Source:
     if data is None or not _passthrough(data):
         data = _png(to_pil(to_array(buf.rgb, buf.alpha, buf), buf))
     return Source(value=value, name=name, path=path, size=buf.size, display=data)
+
+
+def _pure_source(value: Any, name: str, path: Path | None) -> Source:
+    from .browser import png_size
+
+    if path is not None:
+        data = path.read_bytes()
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        raise EnhanceError("without numpy and Pillow (Pyodide), open a PNG file or PNG bytes")
+    return Source(value=data, name=name, path=path, size=png_size(data), display=data)
 
 
 def result_png(result: Any) -> bytes:

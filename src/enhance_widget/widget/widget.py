@@ -12,6 +12,7 @@ import traitlets as t
 
 from ..errors import EnhanceError
 from . import protocol as P
+from .browser import ENGINES, default_engine, kernel_engine_available
 from .controller import Controller, JobOptions
 from .planview import model_options, parse_tile, plan_figures, quality_options, task_options
 from .source import Source, prepare_source, save_result
@@ -21,6 +22,7 @@ _UNBUILT_ESM = (
     "export default { render({ el }) { el.textContent = 'enhance-widget: the front end is not built; "
     "run `npm ci && npm run build` in js/ (or pip install the package).'; } };"
 )
+ENGINE_KINDS = (P.ENGINE_NEED, P.ENGINE_TILE, P.ENGINE_DONE, P.ENGINE_CANCELLED, P.ENGINE_ERROR)
 CONTROLS = ("task", "model", "scale", "tile", "overlap", "quality")
 
 
@@ -48,6 +50,9 @@ class EnhanceWidget(anywidget.AnyWidget):
     quality = t.Unicode("balanced", help="'fast', 'balanced' or 'best' (see the manifest's modes)").tag(
         sync=True
     )
+    engine = t.Unicode(
+        "kernel", help="'kernel' (Python, onnxruntime) or 'browser' (onnxruntime-web in the page)"
+    ).tag(sync=True)
     # images (encoded bytes, sent as binary buffers)
     source_name = t.Unicode("").tag(sync=True)
     source_bytes = t.Bytes(b"").tag(sync=True)
@@ -75,8 +80,14 @@ class EnhanceWidget(anywidget.AnyWidget):
         overlap: int = 16,
         quality: str = "balanced",
         max_pixels: int | None = None,
+        engine: str | None = None,
         **kwargs: Any,
     ) -> None:
+        engine = engine or default_engine()
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be 'kernel' or 'browser', got {engine!r}")
+        if engine == "kernel" and not kernel_engine_available():
+            raise EnhanceError("the kernel engine needs numpy and onnxruntime here; use engine='browser'")
         self._sync_lock = threading.RLock()
         self._source: Source | None = None
         self._raw_source: Any = None
@@ -89,12 +100,13 @@ class EnhanceWidget(anywidget.AnyWidget):
             tile=str(tile),
             overlap=overlap,
             quality=quality,
+            engine=engine,
             models=model_options(),
             tasks=task_options(),
             **kwargs,
         )
         self.on_msg(self._on_custom)
-        self.observe(self._on_control, names=list(CONTROLS))
+        self.observe(self._on_control, names=[*CONTROLS, "engine"])
         if source is not None:
             self.load(source)
         else:
@@ -150,7 +162,13 @@ class EnhanceWidget(anywidget.AnyWidget):
         return self._controller.cancel(None)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the running job ends (for scripts; the view never needs it)."""
+        """Block until the running job ends (for scripts; the view never needs it).
+
+        A browser-engine job finishes through messages from the page, which a blocked cell never
+        receives: there this raises; watch ``status`` or ``result`` instead."""
+        job = self._controller.last_job
+        if self._controller.busy and job is not None and job.engine == "browser":
+            raise EnhanceError("a browser-engine run ends in the page: check w.status / w.result later")
         return self._controller.wait(timeout)
 
     def save(self) -> Path:
@@ -206,6 +224,12 @@ class EnhanceWidget(anywidget.AnyWidget):
             self.send_message({"kind": P.RUN_ERROR, "id": request_id, "job": None, **error}, [])
             return None
         size = self._source.size if self._source else None
+        if self.engine == "browser":
+            if size is None:
+                self._reject(request_id, P.RUN, "open an image first")
+                return None
+            job = self._controller.start_browser(request_id, self._raw_source, options, size)
+            return job.id if job else None
         job = self._controller.start(request_id, self._raw_source, options, size)
         return job.id if job else None
 
@@ -224,7 +248,9 @@ class EnhanceWidget(anywidget.AnyWidget):
         if not isinstance(content, dict):
             return
         kind, request_id = content.get("kind"), content.get("id")
-        if kind == P.RUN:
+        if kind in ENGINE_KINDS:
+            self._controller.engine_message(content, list(buffers or []))
+        elif kind == P.RUN:
             self._start(request_id)
         elif kind == P.CANCEL:
             self._controller.cancel(request_id)
@@ -252,7 +278,9 @@ class EnhanceWidget(anywidget.AnyWidget):
 
     def _refresh_plan(self) -> None:
         size = self._source.size if self._source else None
-        figures = plan_figures(size, self.task, self.scale, self.model, self.tile, self.overlap, self.quality)
+        figures = plan_figures(
+            size, self.task, self.scale, self.model, self.tile, self.overlap, self.quality, self.engine
+        )
         self.update_state(plan=figures, qualities=quality_options(self.task, self.scale))
 
 

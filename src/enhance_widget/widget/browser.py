@@ -1,0 +1,161 @@
+"""The kernel side of the browser engine: the plan and model cards sent to the page, the assets
+it asks for (engine worker code, onnxruntime-web's wasm, model bytes: once per page), and the
+result it sends back (PNG bytes; a :class:`~enhance_widget.Result` where numpy and Pillow exist).
+
+Pure Python at import time, so it also runs under Pyodide (JupyterLite), where the browser
+engine is the only engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import EnhanceError
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+WORKER_FILE = "engine-worker.js"
+WASM_FILE = "ort-wasm-simd-threaded.wasm"
+ENGINES = ("kernel", "browser")
+
+
+def kernel_engine_available() -> bool:
+    """numpy and onnxruntime importable (never under Pyodide)."""
+    if sys.platform == "emscripten":
+        return False
+    for name in ("numpy", "onnxruntime"):
+        if sys.modules.get(name, 0) is None:  # blocked (tests simulate Pyodide this way)
+            return False
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def default_engine() -> str:
+    return "kernel" if kernel_engine_available() else "browser"
+
+
+def plan_for(
+    size: tuple[int, int],
+    task: str = "upscale",
+    scale: int | None = None,
+    model: str | None = None,
+    tile: int | str | None = "auto",
+    overlap: int = 16,
+    budget: int | None = None,
+    quality: str = "balanced",
+) -> Any:
+    """``enhance_widget.api.plan_for`` where numpy exists; the same rules in pure Python where it
+    does not (Pyodide), since ``api`` imports the numpy engine."""
+    try:
+        from ..api import plan_for as api_plan_for
+    except ImportError:
+        pass
+    else:
+        return api_plan_for(size, task, scale, model, tile, overlap, budget, quality)
+    from ..catalog import catalog
+    from ..errors import ModelNotFoundError
+    from ..planning import make_plan
+
+    if task == "upscale" and scale is None:
+        scale = 4
+    elif task != "upscale":
+        scale = None
+    cat = catalog()
+    if model is None:
+        mode = cat.for_quality(task, scale, quality)
+        card, tta = cat.get(mode.model_id), mode.tta
+    else:
+        card, tta = cat.get(model), quality == "best"
+        if card.task != task:
+            raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
+        if scale is not None and task == "upscale" and card.scale != scale:
+            raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
+    return make_plan(size, card, cat.resolve_chain(card), tile, overlap, budget, tta, quality)
+
+
+def engine_card(card: Any) -> dict[str, Any]:
+    """What the browser engine needs to know about one pass's model."""
+    if card.pipeline != "tiled" or card.extra_inputs:
+        raise EnhanceError(
+            f"model {card.id!r} needs the kernel engine (the browser engine runs tiled image-to-image models)"
+        )
+    if not card.sha256:
+        raise EnhanceError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
+    return {
+        "id": card.id,
+        "sha256": card.sha256,
+        "scale": card.scale,
+        "layout": card.layout,
+        "value_range": card.value_range,
+        "input_name": card.input_name,
+        "output_name": card.output_name,
+        "pad_mode": card.size_rule.pad_mode,
+    }
+
+
+def asset_bytes(name: str, cards: list[Any]) -> bytes:
+    """The bytes of one asset a view asked for: the worker, the wasm or a model (by sha256)."""
+    if name in ("worker", "wasm"):
+        path = STATIC / (WORKER_FILE if name == "worker" else WASM_FILE)
+        if not path.is_file():
+            raise EnhanceError(f"{path.name} is missing: build the front end (npm run build in js/)")
+        return path.read_bytes()
+    from ..catalog import read_verified
+
+    for card in cards:
+        if card.sha256 == name:
+            return read_verified(card)
+    raise EnhanceError(f"no model with sha256 {name[:16]}... in this job")
+
+
+@dataclass
+class PngResult:
+    """A browser-engine result where numpy/Pillow are missing (Pyodide): PNG bytes and record."""
+
+    png: bytes
+    record: dict[str, Any]
+    size: tuple[int, int]
+
+    def save(self, path: str | Path, overwrite: bool = True) -> Path:
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        target.write_bytes(self.png)
+        return target
+
+
+def make_result(png: bytes, record: dict[str, Any], raw_source: Any) -> Any:
+    """A :class:`~enhance_widget.Result` from the PNG where numpy and Pillow exist, else a PngResult."""
+    size = png_size(png)
+    try:
+        import numpy as np
+        from PIL import Image
+
+        from ..images import load_image
+        from ..provenance import pixels_sha256
+        from ..result import Result
+    except ImportError:
+        return PngResult(png=png, record=record, size=size)
+    with Image.open(io.BytesIO(png)) as im:
+        array = np.asarray(im.convert("RGB"))
+    record["output"]["pixels_sha256"] = pixels_sha256(np.ascontiguousarray(array).tobytes())
+    return Result(array=array, record=record, source=load_image(raw_source))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
+        raise EnhanceError("the browser engine sent something that is not a PNG")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
