@@ -198,3 +198,17 @@ def test_sources_the_browser_would_show_differently_are_re_encoded(tmp_path: Pat
     shown2 = Image.open(io.BytesIO(w2.source_bytes))
     assert shown2.size == (30, 10) and shown2.mode in ("L", "RGB")
     assert w2.source_name == "ndarray image"
+
+
+def test_model_list_shows_size_speed_license_and_missing_models(photo: Path) -> None:
+    from enhance_widget.catalog import catalog
+
+    w = EnhanceWidget(photo)
+    by_id = {m["id"]: m for m in w.models}
+    default = by_id["idealo-psnr-small-x2"]
+    assert default["installed"] and default["size_mb"] == 10.5 and default["license"] == "Apache-2.0"
+    assert default["s_per_mpx"] == round(catalog().get("idealo-psnr-small-x2").cost.ms_per_mpx / 1000, 1)
+    assert by_id["idealo-psnr-small-x4"]["size_mb"] == 10.5  # a chain counts its model once
+    missing = [m for m in w.models if not m["installed"]]
+    for m in missing:  # large models not on this machine say how to install them
+        assert m["install_hint"] == f"enhance-widget models build {m['id']}"

@@ -101,10 +101,7 @@ export class Controls {
     const models = m.get("models").filter((x: ModelInfo) => x.task === task);
     fillOptions(this.modelSel, [
       { value: "", label: "Auto (by quality mode)" },
-      ...models.map((x: ModelInfo) => ({
-        value: x.id,
-        label: `${x.id}${x.task === "upscale" ? ` (×${x.scale})` : ""}${x.user ? " — your model" : ""}`,
-      })),
+      ...models.map((x: ModelInfo) => modelOption(x)),
     ]);
     this.modelSel.value = m.get("model");
     this.scale.value = String(m.get("scale"));
@@ -154,6 +151,15 @@ function taskOption(t: TaskInfo): Option {
     label: t.available ? t.title : `${t.title} (no model yet)`,
     disabled: !t.available,
   };
+}
+
+/** "id (×2) · 10.5 MB · ~26 s/Mpx · Apache-2.0", or why it cannot be chosen and how to install it. */
+function modelOption(x: ModelInfo): Option {
+  const name = `${x.id}${x.task === "upscale" ? ` (×${x.scale})` : ""}${x.user ? " — your model" : ""}`;
+  if (!x.installed)
+    return { value: x.id, label: `${name} · not installed: ${x.install_hint ?? ""}`, disabled: true };
+  const facts = [x.size_mb ? `${x.size_mb} MB` : "", x.s_per_mpx ? `~${x.s_per_mpx} s/Mpx` : "", x.license];
+  return { value: x.id, label: [name, ...facts.filter(Boolean)].join(" · ") };
 }
 
 function qualityOption(q: QualityInfo): Option {

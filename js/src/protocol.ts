@@ -157,6 +157,10 @@ export interface ModelInfo {
   scale: number;
   license: string;
   user: boolean;
+  installed: boolean;
+  install_hint: string | null;
+  size_mb: number;
+  s_per_mpx: number;
 }
 
 export interface QualityInfo {

@@ -13,19 +13,25 @@ TILE_CHOICES = ("auto", "whole", "64", "96", "128", "192", "256", "384", "512")
 
 
 def model_options() -> list[dict[str, Any]]:
-    """Every installed model as JSON for the front end (which filters by task and scale)."""
+    """Every model as JSON for the front end (which filters by task and scale): size, speed on
+    this machine (calibrated ms per megapixel), license; a missing one with its install command."""
+    cat = catalog()
     out = []
-    for card in catalog().cards():
-        if not card.installed:
-            continue
+    for card in cat.cards():
+        passes = cat.resolve_chain(card) if card.is_chain else [card]
+        size = sum(c.size_bytes or 0 for c in {c.id: c for c in passes}.values())
         out.append(
             {
                 "id": card.id,
                 "title": card.title or card.id,
                 "task": card.task,
                 "scale": card.scale,
-                "license": card.license,
+                "license": card.license.split(";")[0].split(" (")[0],
                 "user": card.user,
+                "installed": card.installed and all(c.installed for c in passes),
+                "install_hint": None if card.installed else f"enhance-widget models build {card.id}",
+                "size_mb": round(size / 1e6, 1),
+                "s_per_mpx": round(sum(c.cost.ms_per_mpx for c in passes) / 1000, 1),
             }
         )
     return out
@@ -34,7 +40,7 @@ def model_options() -> list[dict[str, Any]]:
 def task_options() -> list[dict[str, Any]]:
     """The four tasks with their title and whether any model is installed for them."""
     titles = catalog().manifest.get("tasks", {})
-    installed = {m["task"] for m in model_options()}
+    installed = {m["task"] for m in model_options() if m["installed"]}
     return [
         {"id": t, "title": str(titles.get(t, {}).get("title", t)), "available": t in installed} for t in TASKS
     ]
