@@ -212,3 +212,18 @@ def test_model_list_shows_size_speed_license_and_missing_models(photo: Path) -> 
     missing = [m for m in w.models if not m["installed"]]
     for m in missing:  # large models not on this machine say how to install them
         assert m["install_hint"] == f"enhance-widget models build {m['id']}"
+
+
+def test_a_missing_large_model_plans_as_not_installed(photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from enhance_widget import catalog as catalog_mod
+
+    monkeypatch.setenv("ENHANCE_WIDGET_MODELS", str(photo.parent))  # a folder without MAXIM
+    catalog_mod.reset_catalog()
+    try:
+        w = EnhanceWidget(photo)
+        w.task = "deblur"
+        assert w.plan["error"]["type"] == "ModelNotFoundError"
+        assert "enhance-widget models build maxim-deblurring-256" in w.plan["error"]["message"]
+    finally:
+        monkeypatch.undo()
+        catalog_mod.reset_catalog()

@@ -120,6 +120,11 @@ def plan_figures(
         provider = planned_provider() if engine == "kernel" else "wasm"
     except (EnhanceError, ValueError) as exc:
         return {"error": {"type": type(exc).__name__, "message": str(exc)}}
+    missing = [p.model_id for p in plan.passes if not catalog().get(p.model_id).installed]
+    if missing:  # a large model that is not on this machine: say so, and how to install it
+        card = catalog().get(missing[0])
+        message = f"{card.id} is not installed ({(card.size_bytes or 0) / 1e6:.0f} MB); {card.install_hint}"
+        return {"error": {"type": "ModelNotFoundError", "message": message}}
     d = plan.summary()
     figures: dict[str, Any] = {
         "task": plan.task,
