@@ -36,8 +36,11 @@ def _probe(model_id: str, side: int, reps: int) -> dict[str, float]:
     load_ms = (time.perf_counter() - t0) * 1000
     side = card.size_rule.fixed or side
     rng = np.random.default_rng(0)
-    patch = rng.random((side, side, 3), dtype=np.float32)
-    feeds = {card.input_name: to_tensor(patch, card), **extra_feeds(card, {})}
+    if card.pipeline == "global-lab":  # the colorizer sees one L plane
+        feeds = {card.input_name: rng.random((1, 1, side, side), dtype=np.float32)}
+    else:
+        patch = rng.random((side, side, 3), dtype=np.float32)
+        feeds = {card.input_name: to_tensor(patch, card), **extra_feeds(card, {})}
     rt.run(feeds)
     times = []
     for _ in range(reps):
