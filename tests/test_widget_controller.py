@@ -82,6 +82,7 @@ def test_run_sends_every_tile_with_an_rgba_buffer_of_its_region() -> None:
     png = Image.open(io.BytesIO(sink.state["result_png"]))
     assert png.size == (320, 240) and np.array_equal(np.asarray(png.convert("RGB")), result)
     assert sink.state["last_run"]["provider"] == "CPUExecutionProvider"
+    assert sink.state["last_run"]["load_ms"] == done["record"]["load_ms"] >= 0  # shown in the figures
 
 
 def test_one_job_at_a_time_and_cancel_mid_run_then_a_new_run_works() -> None:

@@ -82,7 +82,11 @@ export class FiguresView {
     const planned = `${plan.runtime ?? "onnxruntime"}, ${plan.provider ?? "?"}`;
     const used =
       lastRun.provider && !running
-        ? ` · last run: ${lastRun.provider}, ${formatSeconds((lastRun.total_ms ?? 0) / 1000)} with ${lastRun.model}`
+        ? ` · last run: ${lastRun.provider}, ${formatSeconds((lastRun.total_ms ?? 0) / 1000)} with ${lastRun.model}` +
+          // loading a model is lazy (first use of its task); say what it cost when it was noticeable
+          ((lastRun.load_ms ?? 0) >= 50
+            ? ` (model load ${formatSeconds((lastRun.load_ms ?? 0) / 1000)})`
+            : "")
         : "";
     setText(this.provider, `${planned}${used}`);
     this.suggested = plan.suggested_tile ?? null;

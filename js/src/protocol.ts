@@ -215,6 +215,7 @@ export interface LastRun {
   provider?: string;
   runtime?: string;
   total_ms?: number;
+  load_ms?: number;
   tiles?: number;
   out_size?: Size;
 }

@@ -203,6 +203,7 @@ class Controller:
                 "provider": rec["runtime"]["provider"],
                 "runtime": f"{rec['runtime']['name']} {rec['runtime']['version']}",
                 "total_ms": rec["total_ms"],
+                "load_ms": rec.get("load_ms", 0.0),
                 "quality": opts.quality,
                 "tta": bool(rec["options"].get("tta", False)),
                 "tiles": len(rec["tile_ms"]),
