@@ -64,3 +64,11 @@ def test_gans_x4_alternative_when_installed(eval_images: dict[str, np.ndarray]) 
     assert out.shape == (128, 128, 3)
     bicubic = np.asarray(Image.fromarray(lr).resize((128, 128), Image.Resampling.BICUBIC), dtype=float)
     assert np.abs(out - bicubic).mean() < 20  # the same picture, with its own detail
+
+
+def test_x4_alternatives_are_cards_with_recipes() -> None:
+    for model_id in ("idealo-gans-x4", "esrgan-thick-x4"):
+        card = catalog().get(model_id)
+        assert card.scale == 4 and card.task == "upscale" and card.sha256
+        assert card.recipe_script is not None and card.recipe_script.is_file()
+        assert card.recipe_command(card.recipe_script.parent)[-1] == model_id

@@ -71,9 +71,15 @@ MODELS: dict[str, ModelSpec] = {
         "fbaf20c7a44db2ee1331d2115927862bfdd89556635ff70a38bc0d944dd686c2",
         keep=("generator/multiply_beta_411/mul/y",),
     ),
-    # Converts with max|TF - ORT| 9.5e-7, but its bytes are not pinned yet (the research file's
-    # 404229401b02... is not at hand to read the surviving duplicate names from): report only.
-    "esrgan-thick-x4": ModelSpec("@upscalerjs/esrgan-thick@1.0.0", "models/x4/model.json", 4, None),
+    # The research file (404229401b02...) is not at hand to read its surviving duplicate names from;
+    # these pins were read off our own first conversion (max|TF - ORT| 9.5e-7) and make it byte-stable.
+    "esrgan-thick-x4": ModelSpec(
+        "@upscalerjs/esrgan-thick@1.0.0",
+        "models/x4/model.json",
+        4,
+        "6b98ec89e59f9a2d92f3fa44e4cd161a8bd232611d0790da3734c1f07d09bf25",
+        keep=("generator/multiply_beta_11/mul/y",),
+    ),
     "esrgan-slim-x2": ModelSpec(
         "@upscalerjs/esrgan-slim@1.0.0",
         "models/x2/model.json",
