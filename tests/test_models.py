@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -148,3 +149,27 @@ def test_recipes_reproduce_the_manifest_sha256() -> None:
         assert card.recipe_script is not None and card.recipe_script.is_file()
         assert card.recipe_command(SOURCE_MODELS_DIR)[-1] in facts
     assert {"idealo-psnr-small-x2", "esrgan-slim-x2", "esrgan-slim-x4"} <= set(facts)
+
+
+def test_models_dir_argument_finds_a_large_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_rgb: np.ndarray
+) -> None:
+    from enhance_widget import catalog as catalog_mod
+
+    monkeypatch.setenv("ENHANCE_WIDGET_MODELS", str(tmp_path / "empty"))
+    catalog_mod.reset_catalog()
+    try:
+        assert not catalog().get("maxim-deblurring-256").installed
+        with pytest.raises(ModelNotFoundError, match="does not exist"):
+            enhance(small_rgb, task="deblur", models_dir=tmp_path / "nowhere")
+        folder = tmp_path / "mine"
+        folder.mkdir()
+        source = catalog().get("esrgan-slim-x2").path
+        assert source is not None
+        shutil.copyfile(source, folder / "esrgan-slim-x2.onnx")
+        res = enhance(small_rgb, scale=2, model="esrgan-slim-x2", models_dir=folder)
+        assert catalog().get("esrgan-slim-x2").path == folder / "esrgan-slim-x2.onnx"
+        assert res.size == (96, 80)
+    finally:
+        monkeypatch.undo()
+        catalog_mod.reset_catalog()

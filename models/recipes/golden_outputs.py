@@ -46,6 +46,8 @@ MODELS = (
     "idealo-psnr-small-x2-int8",
     "esrgan-slim-x2",
     "esrgan-slim-x4",
+    "idealo-gans-x4",
+    "esrgan-thick-x4",
     "ffdnet-color",
     "ffdnet-color-int8",
     "maxim-deblurring-256",

@@ -51,6 +51,8 @@ SPECS: dict[str, ModelSpec] = {
         ModelSpec("idealo-psnr-small-x2-int8", "idealo-psnr-small-x2-int8.onnx", "upscale", 2),
         ModelSpec("esrgan-slim-x2", "esrgan-slim-x2.onnx", "upscale", 2),
         ModelSpec("esrgan-slim-x4", "esrgan-slim-x4.onnx", "upscale", 4),
+        ModelSpec("idealo-gans-x4", "idealo-gans-x4.onnx", "upscale", 4),
+        ModelSpec("esrgan-thick-x4", "esrgan-thick-x4.onnx", "upscale", 4),
         ModelSpec(
             "ffdnet-color", "ffdnet-color.onnx", "restore", 1, "NCHW", multiple_of=2, sigma_input="sigma"
         ),

@@ -121,6 +121,7 @@ def enhance(
     threads: int | None = None,
     budget: int | None = None,
     quality: str = "balanced",
+    models_dir: str | os.PathLike[str] | None = None,
 ) -> Result:
     """Enhance one image and return a :class:`Result` with its provenance record.
 
@@ -129,7 +130,10 @@ def enhance(
     ``cancel``: a CancelToken another thread may cancel (raises ``Cancelled``).
     ``quality``: "fast", "balanced" (default) or "best", as the manifest defines them per task.
     ``controls``: values for the model's extra inputs, e.g. ``{"strength": 25}`` for FFDNet.
+    ``models_dir``: a folder searched first for model files (like ``ENHANCE_WIDGET_MODELS``).
     """
+    if models_dir is not None:
+        catalog().add_search_dir(models_dir)
     t_start = time.perf_counter()
     buf = load_image(source, max_pixels)
     plan = plan_for(buf.size, task, scale, model, tile, overlap, budget, quality)

@@ -353,6 +353,18 @@ class Catalog:
             return [card]
         return [self.get(i) for i in card.chain]
 
+    def add_search_dir(self, folder: str | os.PathLike[str]) -> None:
+        """Look for model files in ``folder`` first (e.g. large models a user keeps elsewhere)."""
+        path = Path(folder)
+        if not path.is_dir():
+            raise ModelNotFoundError(f"models folder {path} does not exist")
+        with self._lock:
+            if path not in self.dirs:
+                self.dirs.insert(0, path)
+            for card_id, card in list(self._cards.items()):
+                if not card.user and card.file and (path / card.file).is_file():
+                    self._cards[card_id] = replace(card, path=path / card.file)
+
     def add(self, card: ModelCard) -> ModelCard:
         with self._lock:
             self._cards[card.id] = card
