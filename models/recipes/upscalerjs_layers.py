@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
-import types
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe_io import extract_package, merge_facts, npm_pack, package_license, sha256_of
+from tfjs_compat import custom_layers, install_import_stubs
 
 OPSET = 17
 CHECK_SHAPE = (1, 37, 53, 3)  # odd, non-square test input: catches layout and padding mistakes
@@ -102,99 +103,15 @@ MODELS: dict[str, ModelSpec] = {
 # --------------------------------------------------------------------------------------------------
 
 
-def npm_pack(spec: str, dest: Path) -> dict[str, Any]:
-    """Download the npm tarball of ``spec`` into ``dest``; return npm's JSON record of it."""
-    out = subprocess.run(
-        ["npm", "pack", spec, "--json", "--pack-destination", str(dest)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=dest,
-    ).stdout
-    record = json.loads(out)[0]
-    return {k: record[k] for k in ("name", "version", "filename", "integrity", "shasum")}
-
-
-def extract_package(tarball: Path, dest: Path) -> Path:
-    """Extract an npm tarball (refusing links and paths outside ``dest``); return its root folder."""
-    with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "package"
-
-
 def model_description(model_file: Path) -> str | None:
     """The ``description`` of the ``config.json`` next to the model file, where the package has one."""
     config = model_file.parent / "config.json"
     return json.loads(config.read_text()).get("description") if config.is_file() else None
 
 
-def package_license(root: Path) -> dict[str, str | None]:
-    """The license facts a model card needs: package.json's field and the LICENSE file, if any."""
-    meta = json.loads((root / "package.json").read_text())
-    license_files = sorted(p for p in root.iterdir() if p.name.upper().startswith(("LICENSE", "LICENCE")))
-    return {
-        "package_json_license": meta.get("license"),
-        "license_file": license_files[0].name if license_files else None,
-        "license_text": license_files[0].read_text() if license_files else None,
-        "author": meta.get("author") if isinstance(meta.get("author"), str) else None,
-    }
-
-
 # --------------------------------------------------------------------------------------------------
 # conversion (runs in a child process: see the module docstring)
 # --------------------------------------------------------------------------------------------------
-
-
-def install_import_stubs() -> None:
-    """Satisfy tensorflowjs' import-time imports that layers-model loading never uses.
-
-    tensorflowjs 4.17 imports ``tensorflow_decision_forests``, ``tensorflow_hub`` and
-    ``jax.experimental.jax2tf`` at import; installing them would pull other TensorFlow/numpy
-    versions, so empty modules stand in.
-    """
-    for name in (
-        "tensorflow_decision_forests",
-        "tensorflow_hub",
-        "jax",
-        "jax.experimental",
-        "jax.experimental.jax2tf",
-    ):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules["jax"].experimental = sys.modules["jax.experimental"]  # type: ignore[attr-defined]
-    sys.modules["jax.experimental"].jax2tf = sys.modules["jax.experimental.jax2tf"]  # type: ignore[attr-defined]
-
-
-def custom_layers() -> dict[str, type]:
-    """Keras versions of UpscalerJS' custom layers (their TF.js versions ignore their config)."""
-    import tensorflow as tf
-
-    class MultiplyBeta(tf.keras.layers.Layer):  # type: ignore[misc]
-        """Residual scaling of the RRDN: x * beta."""
-
-        def __init__(self, beta: float = 0.2, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.beta = beta
-
-        def call(self, x: tf.Tensor) -> tf.Tensor:
-            return x * self.beta
-
-    def pixel_shuffle(scale: int, name: str) -> type:
-        class PixelShuffle(tf.keras.layers.Layer):  # type: ignore[misc]
-            """Sub-pixel upscaling (depth_to_space) by a fixed factor."""
-
-            def __init__(self, scale: int | None = None, **kwargs: Any) -> None:
-                super().__init__(**kwargs)
-
-            def call(self, x: tf.Tensor) -> tf.Tensor:
-                return tf.nn.depth_to_space(x, scale)
-
-        PixelShuffle.__name__ = name
-        return PixelShuffle
-
-    layers: dict[str, type] = {"MultiplyBeta": MultiplyBeta, "PixelShuffle": pixel_shuffle(4, "PixelShuffle")}
-    for s in (2, 3, 4, 8):
-        layers[f"PixelShuffle{s}x"] = pixel_shuffle(s, f"PixelShuffle{s}x")
-    return layers
 
 
 def pin_duplicate_survivors(keep: frozenset[str]) -> None:
@@ -309,15 +226,6 @@ def convert(source: Path, out: Path, keep: frozenset[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_in_child(source: Path, out: Path, keep: tuple[str, ...]) -> dict[str, Any]:
     """Run :func:`convert` in a fresh interpreter (fixed hash seed, CPU only); return its facts."""
     facts_file = out.with_suffix(".facts.json")
@@ -413,13 +321,6 @@ def build(model_id: str, spec: ModelSpec, out: Path, reference: Path | None) -> 
         print(f"[{model_id}] max|ours - {reference}| = {record['max_abs_diff_vs_reference']:.2e}")
         print(f"[{model_id}] names only in the reference (keep candidates): {names_only_in(reference, out)}")
     return record
-
-
-def merge_facts(path: Path, model_id: str, record: dict[str, Any]) -> None:
-    """Add or replace one model's record in the facts JSON file."""
-    table = json.loads(path.read_text()) if path.is_file() else {}
-    table[model_id] = record
-    path.write_text(json.dumps(dict(sorted(table.items())), indent=2) + "\n")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
