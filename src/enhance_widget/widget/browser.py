@@ -133,6 +133,52 @@ class PngResult:
         return target
 
 
+def browser_record(
+    opts: Any,
+    plan_summary: dict[str, Any],
+    cards: list[Any],
+    content: dict[str, Any],
+    total_ms: float,
+    out_size: tuple[int, int],
+) -> dict[str, Any]:
+    """The provenance record of a run the page executed (``content``: the page's run-done message)."""
+    from ..provenance import new_record
+
+    first = cards[0]
+    top = plan_summary.get("model_id", first.id)
+    return new_record(
+        task=opts.task,
+        scale=plan_summary.get("scale"),
+        model={
+            "id": top,
+            "sha256": next((c.sha256 for c in cards if c.id == top), first.sha256),
+            "passes": [{"id": c.id, "sha256": c.sha256} for c in cards],
+        },
+        options={
+            "tile": opts.tile,
+            "overlap": opts.overlap,
+            "controls": {},
+            "threads": 1,
+            "quality": opts.quality,
+            "tta": False,
+        },
+        engine="browser",
+        runtime={
+            "name": "onnxruntime-web",
+            "version": str(content.get("version", "")),
+            "provider": str(content.get("provider", "")),
+            "deterministic": True,
+        },
+        plan=plan_summary,
+        tile_ms=[round(float(t), 2) for t in content.get("tile_ms", [])],
+        pass_ms=[round(float(t), 2) for t in content.get("pass_ms", [])],
+        load_ms=round(float(content.get("load_ms", 0.0)), 2),
+        total_ms=total_ms,
+        input={"size": plan_summary.get("in_size")},
+        output={"size": list(out_size), "mode": "RGB", "dtype": "uint8"},
+    )
+
+
 def make_result(png: bytes, record: dict[str, Any], raw_source: Any) -> Any:
     """A :class:`~enhance_widget.Result` from the PNG where numpy and Pillow exist, else a PngResult."""
     size = png_size(png)

@@ -364,45 +364,13 @@ class Controller:
         )
 
     def _browser_done(self, job: Job, content: dict[str, Any], png: bytes) -> None:
-        from ..provenance import new_record
-        from .browser import make_result, png_size
+        from .browser import browser_record, make_result, png_size
 
         out_size = png_size(png)
         opts = job.options
         total_ms = round((time.perf_counter() - job.started) * 1000, 2)
-        first = job.cards[0]
-        top = job.plan_summary.get("model_id", first.id)
-        record = new_record(
-            task=opts.task,
-            scale=job.plan_summary.get("scale"),
-            model={
-                "id": top,
-                "sha256": next((c.sha256 for c in job.cards if c.id == top), first.sha256),
-                "passes": [{"id": c.id, "sha256": c.sha256} for c in job.cards],
-            },
-            options={
-                "tile": opts.tile,
-                "overlap": opts.overlap,
-                "controls": {},
-                "threads": 1,
-                "quality": opts.quality,
-                "tta": False,
-            },
-            engine="browser",
-            runtime={
-                "name": "onnxruntime-web",
-                "version": str(content.get("version", "")),
-                "provider": str(content.get("provider", "")),
-                "deterministic": True,
-            },
-            plan=job.plan_summary,
-            tile_ms=[round(float(t), 2) for t in content.get("tile_ms", [])],
-            pass_ms=[round(float(t), 2) for t in content.get("pass_ms", [])],
-            load_ms=round(float(content.get("load_ms", 0.0)), 2),
-            total_ms=total_ms,
-            input={"size": job.plan_summary.get("in_size")},
-            output={"size": list(out_size), "mode": "RGB", "dtype": "uint8"},
-        )
+        record = browser_record(opts, job.plan_summary, job.cards, content, total_ms, out_size)
+        top = record["model"]["id"]
         self.result = make_result(png, record, job.source)
         last_run = {
             "job": job.id,
@@ -410,6 +378,7 @@ class Controller:
             "model": top,
             "provider": record["runtime"]["provider"],
             "runtime": f"onnxruntime-web {record['runtime']['version']}",
+            "load_ms": record["load_ms"],
             "total_ms": total_ms,
             "quality": opts.quality,
             "tta": False,
