@@ -4,11 +4,14 @@ Same model, image and plan. In one headless Chromium page (served from a fake 12
 Playwright; nothing else is reachable):
 - browser engine: the widget's own worker (static/engine-worker.js: decode, tile, run, blend,
   encode in a Web Worker, onnxruntime-web WASM, one thread);
+- with ``--webgpu``: the same worker on WebGPU (Chromium started with ``--enable-unsafe-webgpu``;
+  without a GPU that is SwiftShader, a CPU emulation of one: far slower than WASM);
 - UpscalerJS-style: one ``session.run`` per tile on the main thread, 0..255 input as UpscalerJS
   feeds it, no blending (tiles cropped and pasted);
 and in this process, the kernel engine (``enhance``, onnxruntime CPU).
 
     .venv/bin/python benchmarks/browser_engine.py [--model idealo-psnr-small-x2] [--tile 64] [--scale 2]
+        [--webgpu]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ ORT_MJS = ROOT / "js" / "node_modules" / "onnxruntime-web" / "dist" / "ort.wasm.
 ORIGIN = "http://127.0.0.1:9/"  # never contacted: every request is answered by the route below
 
 PAGE_JS = """
-async ({ plan, cards, tiles }) => {
+async ({ plan, cards, tiles, webgpu }) => {
   const get = async (p) => (await fetch(p)).arrayBuffer();
   const [source, wasm, model] = await Promise.all([get("sample.png"), get("ort.wasm"), get("model.onnx")]);
   const stall = { max: 0, last: performance.now() };
@@ -36,20 +39,28 @@ async ({ plan, cards, tiles }) => {
     stall.last = t;
   }, 10);
   const reset = () => { stall.max = 0; stall.last = performance.now(); };
-  // 1. the browser engine's worker
-  reset();
-  const w = new Worker("engine-worker.js", { type: "module" });
-  const t0 = performance.now();
-  const done = await new Promise((resolve, reject) => {
-    w.onmessage = (e) => {
-      if (e.data.type === "done") resolve(e.data);
-      else if (e.data.type === "error") reject(new Error(e.data.message));
-    };
-    const models = { [cards[0].sha256]: model.slice(0) };
-    w.postMessage({ type: "run", job: 1, plan, cards, source, wasm: wasm.slice(0), models });
-  });
-  const engine = { ms: performance.now() - t0, stall: stall.max, tile_ms: done.tile_ms };
-  w.terminate();
+  // 1. the browser engine's worker (WASM; then WebGPU when asked for)
+  const runEngine = async (provider, bins) => {
+    reset();
+    const w = new Worker("engine-worker.js", { type: "module" });
+    const t0 = performance.now();
+    const done = await new Promise((resolve, reject) => {
+      w.onmessage = (e) => {
+        if (e.data.type === "done") resolve(e.data);
+        else if (e.data.type === "error") reject(new Error(e.data.message));
+      };
+      const models = { [cards[0].sha256]: model.slice(0) };
+      const image = { gray: false, alpha: false };
+      w.postMessage({ type: "run", job: 1, plan, cards, source: source.slice(0), image, tta: false, provider,
+                      ...bins, models });
+    });
+    w.terminate();
+    return { ms: performance.now() - t0, stall: stall.max, tile_ms: done.tile_ms, load_ms: done.load_ms,
+             provider: done.provider, note: done.provider_note };
+  };
+  const engine = await runEngine("wasm", { wasm: wasm.slice(0), wasm_webgpu: null });
+  const gpuBins = webgpu ? { wasm: null, wasm_webgpu: await get("ort-webgpu.wasm") } : null;
+  const gpu = gpuBins ? await runEngine("webgpu", gpuBins) : null;
   // 2. UpscalerJS-style: main thread, one session.run per tile, 0..255 input
   const ort = await import("./ort.mjs");
   ort.env.wasm.wasmBinary = wasm;
@@ -78,7 +89,7 @@ async ({ plan, cards, tiles }) => {
   }
   const perTile = { ms: performance.now() - t1, stall: stall.max, load_ms: load, tile_ms: tileMs };
   clearInterval(tick);
-  return { engine, perTile };
+  return { engine, gpu, perTile };
 }
 """
 
@@ -90,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="idealo-psnr-small-x2")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--tile", type=int, default=64)
+    parser.add_argument("--webgpu", action="store_true", help="also run the browser engine on WebGPU")
     args = parser.parse_args(argv)
 
     from playwright.sync_api import sync_playwright
@@ -110,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     files: dict[str, bytes] = {
         "sample.png": sample.read_bytes(),
         "ort.wasm": (STATIC / "ort-wasm-simd-threaded.wasm").read_bytes(),
+        "ort-webgpu.wasm": (STATIC / "ort-wasm-simd-threaded.asyncify.wasm").read_bytes(),
         "model.onnx": read_verified(cards[0]),
         "engine-worker.js": (STATIC / "engine-worker.js").read_bytes(),
         "ort.mjs": ORT_MJS.read_bytes(),
@@ -134,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=os.environ.get("ENHANCE_WIDGET_CHROMIUM", "/usr/bin/chromium"),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+            + (["--enable-unsafe-webgpu"] if args.webgpu else []),
         )
         page = browser.new_page()
         page.route("**/*", route)
@@ -145,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                 "plan": plan.to_dict(),
                 "cards": [engine_card(cards[0])],
                 "tiles": plan.to_dict()["passes"][0]["tiles"],
+                "webgpu": args.webgpu,
             },
         )
         browser.close()
-    eng, per = res["engine"], res["perTile"]
+    eng, gpu, per = res["engine"], res["gpu"], res["perTile"]
     k_tiles = kernel.record["tile_ms"]
     print(
         f"model {args.model}, {size[0]}x{size[1]} x{args.scale}, tile {args.tile}: {plan.total_tiles} tiles; "
@@ -159,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         ("browser engine (worker, wasm)", eng["ms"], sum(eng["tile_ms"]), eng["stall"]),
         ("UpscalerJS-style (main thread)", per["ms"], sum(per["tile_ms"]), per["stall"]),
     ]
+    if gpu is not None:
+        name = f"browser engine (worker, {gpu['provider']})"
+        rows.insert(2, (name, gpu["ms"], sum(gpu["tile_ms"]), gpu["stall"]))
+        if gpu["note"]:
+            print(f"webgpu run: {gpu['note']}")
     for name, total, model_ms, stall in rows:
         st = f"{stall:7.0f} ms" if stall is not None else "      -   "
         print(f"{name:<34} total {total:8.0f} ms  model {model_ms:8.0f} ms  longest stall {st}")

@@ -191,3 +191,58 @@ def test_tile_message_checks_its_region(tmp_path: Path) -> None:
     assert buffers[0] == bytes([128, 128, 128, 255]) * 15
     with pytest.raises(ValueError, match="region"):
         P.tile_message(7, 2, 9, 0, 1, (10, 20, 16, 23), (100, 80), 1.0, pixels)
+
+
+def test_browser_engine_run_message_carries_extra_inputs_tta_provider_and_image_kind(tmp_path: Path) -> None:
+    sink = Sink()
+    ctl = Controller(sink)
+    opts = JobOptions(
+        task="restore", model="ffdnet-color", tile=64, controls={"strength": 30}, provider="webgpu"
+    )
+    job = ctl.start_browser("r1", SAMPLE.read_bytes(), opts, SIZE, {"gray": True, "alpha": False})
+    assert job is not None and sink.state["status"] == "running"
+    run = next(c for c, _ in sink.messages if c["kind"] == P.ENGINE_RUN)
+    assert run["cards"][0]["extra"] == [{"name": "sigma", "value": 30 * (1 / 255), "shape": [1, 1, 1, 1]}]
+    assert (run["provider"], run["tta"], run["image"]) == ("webgpu", False, {"gray": True, "alpha": False})
+    # the page asks for the WebGPU build: served from the wheel's static files
+    ctl.engine_message({"kind": P.ENGINE_NEED, "job": job.id, "view": "v", "wasm_webgpu": True}, [])
+    names, buffers = next((c["names"], b) for c, b in sink.messages if c["kind"] == P.ENGINE_ASSETS)
+    assert names == ["wasm-webgpu"] and buffers[0][:4] == b"\0asm"
+    ctl.cancel()
+    ctl.engine_message({"kind": P.ENGINE_CANCELLED, "job": job.id, "after_tiles": 0}, [])
+    # quality "best" runs test-time augmentation in the page too
+    job = ctl.start_browser("r2", SAMPLE.read_bytes(), JobOptions(scale=2, quality="best", tile=64), SIZE)
+    assert job is not None
+    run = [c for c, _ in sink.messages if c["kind"] == P.ENGINE_RUN][-1]
+    assert run["tta"] is True and run["provider"] == "auto" and run["cards"][0]["extra"] == []
+    ctl.cancel()
+    ctl.engine_message({"kind": P.ENGINE_CANCELLED, "job": job.id, "after_tiles": 0}, [])
+    # colorize's whole-image Lab pass stays on the kernel engine, with a clear message
+    ctl.start_browser("r3", SAMPLE.read_bytes(), JobOptions(task="colorize", tile=64), SIZE)
+    assert sink.state["status"] == "error"
+    assert sink.state["error"]["message"] == (
+        "model 'colorize-unet' needs the kernel engine (the browser engine runs tiled image-to-image "
+        "models; 'colorize-unet' is a 'global-lab' pass)"
+    )
+    # a bad provider is refused before anything reaches the page
+    ctl.start_browser("r4", SAMPLE.read_bytes(), JobOptions(scale=2, tile=64, provider="cuda"), SIZE)
+    assert sink.state["error"]["message"] == "provider must be one of auto, webgpu, wasm; got 'cuda'"
+
+
+def test_png_kind_reads_grey_and_alpha_as_pillow_does() -> None:
+    from enhance_widget.widget.browser import png_kind
+
+    def png(mode: str, **info: Any) -> bytes:
+        out = io.BytesIO()
+        im = Image.new(mode, (4, 3))
+        if mode == "P":
+            im.putpalette([0, 0, 0, 255, 255, 255])
+        im.save(out, format="PNG", **info)
+        return out.getvalue()
+
+    assert png_kind(png("L")) == {"gray": True, "alpha": False}
+    assert png_kind(png("LA")) == {"gray": True, "alpha": True}
+    assert png_kind(png("RGB")) == {"gray": False, "alpha": False}
+    assert png_kind(png("RGBA")) == {"gray": False, "alpha": True}
+    assert png_kind(png("P")) == {"gray": False, "alpha": False}
+    assert png_kind(png("P", transparency=0)) == {"gray": False, "alpha": True}

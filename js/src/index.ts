@@ -34,6 +34,7 @@ class App {
   private liveJob: number | null = null;
   private notice = "";
   private decodeSeq = 0;
+  private beforeSeq = 0;
   private resultLoad: Promise<void> = Promise.resolve();
   private readonly runner: BrowserRunner;
 
@@ -141,7 +142,7 @@ class App {
     const ds = this.root.dataset;
     switch (msg.kind) {
       case P.ENGINE_RUN:
-        this.runner.onRun(msg);
+        void this.runner.onRun(msg);
         return;
       case P.ENGINE_ASSETS:
         void this.runner.onAssets(msg, buffers);
@@ -205,10 +206,19 @@ class App {
   }
 
   private async loadBefore(): Promise<void> {
+    const seq = ++this.beforeSeq;
     const bytes = bytesOf(this.model.get("source_bytes"));
-    this.before?.close();
-    this.before = bytes ? await decodeImage(bytes).catch(() => null) : null;
+    const bitmap = bytes ? await decodeImage(bytes).catch(() => null) : null;
+    if (seq !== this.beforeSeq) {
+      bitmap?.close();
+      return;
+    }
+    // the old bitmap is closed only once nothing paints it (a repaint while decoding drew a
+    // detached bitmap: "The image source is detached")
+    const old = this.before;
+    this.before = bitmap;
     this.compare.setBefore(this.before ? layerOf(this.before) : null);
+    old?.close();
     this.compare.setHint(this.before ? "" : "No image to show");
     this.updateFrame();
     this.root.dataset.beforeReady = this.before ? "1" : "0";

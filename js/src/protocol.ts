@@ -1,7 +1,7 @@
 // Message kinds between the kernel and the front end. Keep in sync with
 // src/enhance_widget/widget/protocol.py (tests/test_widget_protocol.py checks it).
 
-import type { EngineCard, PlanSpec } from "./engine/types";
+import type { EngineCard, ImageKind, PlanSpec, ProviderChoice } from "./engine/types";
 
 // front end -> kernel
 export const RUN = "run";
@@ -123,9 +123,12 @@ export interface EngineRunMsg {
   job: number;
   plan: PlanSpec;
   cards: EngineCard[];
+  image: ImageKind;
+  tta: boolean;
+  provider: ProviderChoice;
 }
 
-/** The assets a view asked for: one buffer per name ("wasm" or a model's sha256). */
+/** The assets a view asked for: one buffer per name ("worker", "wasm", "wasm-webgpu" or a model's sha256). */
 export interface EngineAssetsMsg {
   kind: typeof ENGINE_ASSETS;
   job: number;

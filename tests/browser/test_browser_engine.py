@@ -1,6 +1,8 @@
 """The browser engine (onnxruntime-web in a Web Worker of the widget) against the kernel engine in
-a real JupyterLab + Debian Chromium: same input, model and plan; outputs within 2/255, same size;
-the main thread stays responsive; nothing leaves the local server."""
+a real JupyterLab + Debian Chromium: same input, model and plan; outputs within 2/255, same size
+and mode (RGBA keeps its alpha, grey stays grey); models with extra inputs (FFDNet), test-time
+augmentation, and WebGPU (Chromium's SwiftShader adapter, `--enable-unsafe-webgpu`); the main
+thread stays responsive; nothing leaves the local server."""
 
 from __future__ import annotations
 
@@ -41,16 +43,37 @@ STALL_JS = """
 COMPARE = """
 import json, numpy as np
 from enhance_widget import enhance
-_k = enhance(photo, scale=2, model={model!r}, tile=64, overlap=w.overlap)
+_k = enhance({source}, scale={scale}, model={model!r}, tile=64, overlap=w.overlap, {extra})
 _b = w.result
 _a, _r = np.asarray(_b.array, dtype=np.int16), np.asarray(_k.array, dtype=np.int16)
+_d = np.abs(_a - _r) if _a.shape == _r.shape else None
 print(json.dumps({{
-    "same_size": _a.shape == _r.shape, "shape": list(_a.shape),
-    "max_diff": int(np.abs(_a - _r).max()) if _a.shape == _r.shape else None,
+    "same_size": _a.shape == _r.shape, "shape": list(_a.shape), "kernel_shape": list(_r.shape),
+    "max_diff": int(_d.max()) if _d is not None else None,
+    "max_diff_alpha": int(_d[..., 3].max()) if _d is not None and _d.ndim == 3 and _d.shape[2] == 4 else None,
+    "mode": _b.image.mode, "kernel_mode": _k.image.mode,
     "engine": _b.record["engine"], "provider": _b.record["runtime"]["provider"],
+    "note": _b.record["runtime"]["provider_note"], "tta": _b.record["options"]["tta"],
+    "controls": _b.record["options"]["controls"],
     "runtime": _b.record["runtime"]["name"], "tiles": len(_b.record["tile_ms"]),
     "plan_tiles": _k.record["plan"]["total_tiles"], "browser_ms": _b.record["total_ms"],
 }}))
+"""
+
+# test images made in the kernel from the sample: RGBA with a ramp of alpha (fully transparent
+# rows and translucent columns, whose colours must survive), grey, and a small crop for WebGPU
+MAKE_IMAGES = """
+import numpy as np
+from PIL import Image
+_im = Image.open(photo).convert("RGB")
+_a = np.asarray(_im)
+_alpha = np.tile(np.linspace(0, 255, _a.shape[1]).astype(np.uint8), (_a.shape[0], 1))
+_alpha[:12] = 0
+_alpha[-12:] = 255
+Image.fromarray(np.dstack([_a, _alpha]), "RGBA").save("rgba.png")
+_im.convert("L").save("grey.png")
+_im.crop((40, 40, 72, 64)).save("small.png")
+print("ok")
 """
 
 
@@ -72,7 +95,10 @@ def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
     net = NetworkLog(allowed_prefixes=(lab.base + "/", f"ws://127.0.0.1:{lab.port}/"))
     console: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # --enable-unsafe-webgpu: Chromium's SwiftShader (CPU) WebGPU adapter, even headless
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"]
+        )
         ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
         ctx.route("**/*", net.route)
         pg = ctx.new_page()
@@ -98,14 +124,16 @@ def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
             browser.close()
 
 
-def _run_in_browser(pg: Any, model: str) -> tuple[dict[str, Any], float, float]:
-    out, _ = kernel_exec(pg, f"w.engine = 'browser'; w.model = {model!r}; w.scale = 2; w.tile = '64'")
+def _run_in_browser(
+    pg: Any, model: str, setup: str = "w.scale = 2; w.provider = 'wasm'", timeout_ms: float = 300_000
+) -> tuple[dict[str, Any], float, float]:
+    out, _ = kernel_exec(pg, f"w.engine = 'browser'; w.model = {model!r}; w.tile = '64'; {setup}")
     assert not out.startswith("ERROR"), out
     pg.evaluate(STALL_JS)
     t0 = time.monotonic()
     out, _ = kernel_exec(pg, "print(w.run())")
     assert out.strip().isdigit(), out
-    wait_dataset(pg, "status", "v === 'done' || v === 'error'", 300_000)
+    wait_dataset(pg, "status", "v === 'done' || v === 'error'", timeout_ms)
     seconds = time.monotonic() - t0
     stall = pg.evaluate("() => { clearInterval(window.__ewStall.id); return window.__ewStall.max; }")
     state = kernel_json(pg, "[w.status, w.error, w.last_run]")
@@ -113,19 +141,25 @@ def _run_in_browser(pg: Any, model: str) -> tuple[dict[str, Any], float, float]:
     return state[2], seconds, float(stall)
 
 
+def _compare(pg: Any, model: str, source: str = "photo", scale: int = 2, extra: str = "") -> dict[str, Any]:
+    out, _ = kernel_exec(pg, COMPARE.format(model=model, source=source, scale=scale, extra=extra))
+    assert not out.startswith("ERROR"), out
+    import json
+
+    cmp: dict[str, Any] = json.loads(out)
+    return cmp
+
+
 def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, list[str]]) -> None:
     pg, net, console = page
     last, seconds, stall = _run_in_browser(pg, "esrgan-slim-x2")
     assert last["engine"] == "browser" and last["provider"] == "wasm", last
+    assert last["provider_note"] == "", last  # wasm was asked for
     assert int(dataset(pg, "tilesAtDone") or 0) >= 4  # tiles were painted live, before the result
     text = widget(pg).locator(".ew-status").inner_text()
     assert "browser engine" in text and "wasm" in text, text
     pg.screenshot(path=str(ARTIFACTS / "engine-browser-done.png"))
-    out, _ = kernel_exec(pg, COMPARE.format(model="esrgan-slim-x2"))
-    assert not out.startswith("ERROR"), out
-    import json
-
-    cmp = json.loads(out)
+    cmp = _compare(pg, "esrgan-slim-x2")
     print(f"\nbrowser engine esrgan-slim-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms")
     assert cmp["same_size"] and cmp["shape"] == [240, 320, 3], cmp
     assert cmp["max_diff"] <= 2, cmp
@@ -140,6 +174,7 @@ def test_browser_engine_default_model_and_cancel(page: tuple[Any, NetworkLog, li
     pg, net, _ = page
     # cancel: stops within one tile, nothing kept, the widget usable again
     kernel_exec(pg, "w.engine = 'browser'; w.model = 'idealo-psnr-small-x2'; w.scale = 2; w.tile = '64'")
+    kernel_exec(pg, "w.provider = 'wasm'")
     kernel_exec(pg, "w.run()")
     wait_dataset(pg, "tilesPainted", "Number(v) >= 1", 120_000)
     kernel_exec(pg, "w.cancel()")
@@ -147,11 +182,110 @@ def test_browser_engine_default_model_and_cancel(page: tuple[Any, NetworkLog, li
     # the default model (sent once, already verified) agrees too
     last, seconds, stall = _run_in_browser(pg, "idealo-psnr-small-x2")
     assert last["engine"] == "browser"
-    out, _ = kernel_exec(pg, COMPARE.format(model="idealo-psnr-small-x2"))
-    import json
-
-    cmp = json.loads(out)
+    cmp = _compare(pg, "idealo-psnr-small-x2")
     print(f"\nbrowser engine idealo-psnr-small-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms")
     assert cmp["same_size"] and cmp["max_diff"] <= 2, cmp
     assert stall < 500
     assert net.outside == [], net.outside
+
+
+def test_browser_engine_feeds_extra_inputs_ffdnet(page: tuple[Any, NetworkLog, list[str]]) -> None:
+    """FFDNet's sigma input, from the strength control, fed as the kernel engine feeds it."""
+    pg, net, _ = page
+    last, seconds, _ = _run_in_browser(
+        pg, "ffdnet-color", "w.task = 'restore'; w.controls = {'strength': 25}; w.provider = 'wasm'"
+    )
+    assert last["model"] == "ffdnet-color" and last["provider"] == "wasm", last
+    cmp = _compare(pg, "ffdnet-color", scale=1, extra="task='restore', controls={'strength': 25}")
+    print(f"\nbrowser engine ffdnet-color strength 25: {cmp} run {seconds:.1f} s")
+    assert cmp["same_size"] and cmp["shape"] == [120, 160, 3], cmp
+    assert cmp["max_diff"] <= 2, cmp
+    assert cmp["controls"] == {"strength": 25.0}, cmp
+    # a different strength gives a different result: the input is really fed
+    kernel_exec(pg, "_b25 = w.result.array.copy()")
+    _run_in_browser(
+        pg, "ffdnet-color", "w.task = 'restore'; w.controls = {'strength': 60}; w.provider = 'wasm'"
+    )
+    diff = kernel_json(pg, "int(abs(w.result.array.astype(int) - _b25.astype(int)).max())")
+    assert diff > 10, diff
+    kernel_exec(pg, "w.task = 'upscale'; w.controls = {}")
+    assert net.outside == [], net.outside
+
+
+def test_browser_engine_keeps_alpha_and_grey(page: tuple[Any, NetworkLog, list[str]]) -> None:
+    """RGBA in -> RGBA out (alpha resized apart with Lanczos, as Pillow does); grey in -> grey out."""
+    pg, net, _ = page
+    out, _ = kernel_exec(pg, MAKE_IMAGES)
+    assert out.strip() == "ok", out
+    try:
+        kernel_exec(pg, "w.load('rgba.png')")
+        last, _, _ = _run_in_browser(pg, "esrgan-slim-x2")
+        assert last["out_size"] == [320, 240], last
+        cmp = _compare(pg, "esrgan-slim-x2", source="'rgba.png'")
+        print(f"\nbrowser engine RGBA: {cmp}")
+        assert cmp["same_size"] and cmp["shape"] == [240, 320, 4], cmp
+        assert cmp["mode"] == cmp["kernel_mode"] == "RGBA", cmp
+        # colour within 2/255 everywhere (transparent pixels included); alpha within 1/255
+        assert cmp["max_diff"] <= 2 and cmp["max_diff_alpha"] <= 1, cmp
+        kernel_exec(pg, "w.load('grey.png')")
+        _run_in_browser(pg, "esrgan-slim-x2")
+        cmp = _compare(pg, "esrgan-slim-x2", source="'grey.png'")
+        print(f"browser engine grey: {cmp}")
+        assert cmp["same_size"] and cmp["shape"] == [240, 320], cmp
+        assert cmp["mode"] == cmp["kernel_mode"] == "L", cmp
+        assert cmp["max_diff"] <= 2, cmp
+    finally:
+        kernel_exec(pg, "w.load(photo)")
+    assert net.outside == [], net.outside
+
+
+def test_browser_engine_test_time_augmentation(page: tuple[Any, NetworkLog, list[str]]) -> None:
+    """quality "best": the 8 flips/rotations averaged, as runtimes/tta.py does."""
+    pg, net, _ = page
+    try:
+        last, seconds, _ = _run_in_browser(
+            pg, "esrgan-slim-x2", "w.scale = 2; w.quality = 'best'; w.provider = 'wasm'"
+        )
+        assert last["tta"] is True, last
+        cmp = _compare(pg, "esrgan-slim-x2", extra="quality='best'")
+        print(f"\nbrowser engine TTA: {cmp} run {seconds:.1f} s")
+        assert cmp["tta"] is True and cmp["same_size"] and cmp["max_diff"] <= 2, cmp
+    finally:
+        kernel_exec(pg, "w.quality = 'balanced'")
+    assert net.outside == [], net.outside
+
+
+def test_browser_engine_webgpu_default_model(page: tuple[Any, NetworkLog, list[str]]) -> None:
+    """The default model on WebGPU (SwiftShader's adapter: a CPU emulation, so slow: a small crop);
+    "auto" passes that software adapter by, with the reason in the record."""
+    pg, net, console = page
+    adapter = pg.evaluate("async () => Boolean(navigator.gpu && await navigator.gpu.requestAdapter())")
+    assert adapter, "Chromium with --enable-unsafe-webgpu gave no WebGPU adapter"
+    out, _ = kernel_exec(pg, MAKE_IMAGES)
+    assert out.strip() == "ok", out
+    try:
+        kernel_exec(pg, "w.load('small.png')")
+        # "auto" does not pick a software adapter (SwiftShader: ~70x slower than wasm here) and says so
+        last, _, _ = _run_in_browser(pg, "idealo-psnr-small-x2", "w.scale = 2; w.provider = 'auto'")
+        assert last["provider"] == "wasm", last
+        assert last["provider_note"] == (
+            "the only WebGPU adapter is a software one (SwiftShader), slower than wasm; ran on wasm"
+        ), last
+        # "webgpu" forces it: the real WebGPU execution provider, on SwiftShader's adapter
+        last, seconds, stall = _run_in_browser(
+            pg, "idealo-psnr-small-x2", "w.scale = 2; w.provider = 'webgpu'", timeout_ms=480_000
+        )
+        assert last["provider"] == "webgpu" and last["provider_note"] == "", last
+        text = widget(pg).locator(".ew-status").inner_text()
+        assert "webgpu" in text, text
+        cmp = _compare(pg, "idealo-psnr-small-x2", source="'small.png'")
+        print(f"\nbrowser engine WebGPU (SwiftShader) idealo-psnr-small-x2 32x24: {cmp} run {seconds:.1f} s")
+        assert cmp["provider"] == "webgpu" and cmp["same_size"] and cmp["shape"] == [48, 64, 3], cmp
+        assert cmp["max_diff"] <= 2, cmp
+        # no stall bound here: SwiftShader runs the "GPU" on this machine's (2) CPU cores, beside
+        # the page; the wasm tests above bound the engine's own stalls
+        print(f"longest main-thread stall with SwiftShader busy: {stall:.0f} ms")
+    finally:
+        kernel_exec(pg, "w.load(photo); w.provider = 'auto'")
+    assert net.outside == [], net.outside
+    assert not [c for c in console if c.startswith("pageerror")], console

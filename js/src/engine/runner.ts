@@ -1,18 +1,26 @@
 // The browser engine on the page's main thread: receives the plan from Python, asks Python once
-// per page for what it lacks (onnxruntime-web's wasm, model bytes; checked by sha256 here), runs
+// per page for what it lacks (onnxruntime-web's WASM build, or its WebGPU build where the page
+// has a hardware adapter; model bytes, checked by sha256 here), runs
 // the plan in a module Web Worker started from the bundled worker code, and hands tiles to the
 // view and the encoded result back to Python. The main thread only paints.
 
-import type { EngineCard, FromWorker, PlanSpec, ToWorker } from "./types";
+import { probeGpu, wantsGpu } from "./gpu";
+import type { EngineCard, FromWorker, ImageKind, PlanSpec, ProviderChoice, ToWorker } from "./types";
 
-/** Delivered once per page (shared by every widget view): the ORT wasm and verified models. */
-const assets: { worker: ArrayBuffer | null; wasm: ArrayBuffer | null; models: Map<string, ArrayBuffer> } = {
+/** Delivered once per page (shared by every widget view): the ORT binaries and verified models. */
+const assets: {
+  worker: ArrayBuffer | null;
+  wasm: ArrayBuffer | null;
+  wasm_webgpu: ArrayBuffer | null;
+  models: Map<string, ArrayBuffer>;
+} = {
   worker: null,
   wasm: null,
+  wasm_webgpu: null,
   models: new Map(),
 };
 let worker: Worker | null = null;
-let wasmSent = false;
+const sent = { wasm: false, wasm_webgpu: false };
 const listeners = new Set<(msg: FromWorker) => void>();
 
 function engineWorker(code: ArrayBuffer): Worker {
@@ -40,6 +48,9 @@ export interface EngineRunMsg {
   job: number;
   plan: PlanSpec;
   cards: EngineCard[];
+  image: ImageKind;
+  tta: boolean;
+  provider: ProviderChoice;
 }
 
 export interface RunnerHost {
@@ -53,7 +64,7 @@ export interface RunnerHost {
 
 export class BrowserRunner {
   private job: number | null = null;
-  private pending: EngineRunMsg | null = null;
+  private pending: (EngineRunMsg & { build: "wasm" | "wasm_webgpu" }) | null = null;
   private readonly onWorker = (msg: FromWorker) => this.fromWorker(msg);
 
   constructor(
@@ -73,16 +84,25 @@ export class BrowserRunner {
     this.host.send({ kind: "engine-cancelled", job, after_tiles: this.tiles });
   }
 
-  /** Python started a browser-engine job: claim it and ask for the assets the page lacks. */
-  onRun(msg: EngineRunMsg): void {
-    this.pending = msg;
+  /**
+   * Python started a browser-engine job: claim it and ask for the assets the page lacks (the
+   * WebGPU build of onnxruntime-web only where the page has an adapter and WASM is not forced).
+   */
+  async onRun(msg: EngineRunMsg): Promise<void> {
+    const claim: EngineRunMsg & { build: "wasm" | "wasm_webgpu" } = { ...msg, build: "wasm" };
+    this.pending = claim; // claimed before the probe, so a cancel meanwhile finds it
+    const gpu = msg.provider !== "wasm" && wantsGpu(msg.provider, await probeGpu());
+    if (this.pending !== claim) return;
+    const build = gpu ? "wasm_webgpu" : "wasm";
+    claim.build = build;
     const missing = msg.cards.map((c) => c.sha256).filter((s) => !assets.models.has(s));
     this.host.send({
       kind: "engine-need",
       job: msg.job,
       view: this.view,
       worker: !assets.worker,
-      wasm: !assets.wasm,
+      wasm: build === "wasm" && !assets.wasm,
+      wasm_webgpu: build === "wasm_webgpu" && !assets.wasm_webgpu,
       models: [...new Set(missing)],
     });
   }
@@ -105,8 +125,8 @@ export class BrowserRunner {
           assets.worker = data;
           continue;
         }
-        if (name === "wasm") {
-          assets.wasm = data;
+        if (name === "wasm" || name === "wasm-webgpu") {
+          assets[name === "wasm" ? "wasm" : "wasm_webgpu"] = data;
           continue;
         }
         const digest = await sha256Hex(data);
@@ -133,10 +153,16 @@ export class BrowserRunner {
         plan: run.plan,
         cards: run.cards,
         source: source.slice(0),
-        wasm: wasmSent ? null : assets.wasm,
+        image: run.image,
+        tta: run.tta,
+        provider: run.provider,
+        // each binary crosses to the worker once; the worker keeps it
+        wasm: sent.wasm ? null : assets.wasm,
+        wasm_webgpu: sent.wasm_webgpu ? null : assets.wasm_webgpu,
         models,
       };
-      wasmSent = true;
+      sent.wasm ||= assets.wasm !== null;
+      sent.wasm_webgpu ||= assets.wasm_webgpu !== null;
       this.job = run.job;
       this.tiles = 0;
       w.postMessage(msgOut);

@@ -11,6 +11,17 @@ export interface EngineCard {
   input_name: string;
   output_name: string | null;
   pad_mode: string;
+  /** Non-image inputs (FFDNet's sigma): a constant tensor of `shape` filled with `value`. */
+  extra: { name: string; value: number; shape: number[] }[];
+}
+
+/** "auto": WebGPU when the browser has an adapter, else WASM. */
+export type ProviderChoice = "auto" | "webgpu" | "wasm";
+
+/** How the result is written, as the kernel engine does: grey in, grey out; alpha kept apart. */
+export interface ImageKind {
+  gray: boolean;
+  alpha: boolean;
 }
 
 export interface TileSpec {
@@ -45,7 +56,12 @@ export type ToWorker =
       plan: PlanSpec;
       cards: EngineCard[];
       source: ArrayBuffer;
+      image: ImageKind;
+      tta: boolean;
+      provider: ProviderChoice;
       wasm: ArrayBuffer | null;
+      /** onnxruntime-web's WebGPU build (asyncify); sent only where the page has an adapter. */
+      wasm_webgpu: ArrayBuffer | null;
       models: Record<string, ArrayBuffer>;
     }
   | { type: "cancel"; job: number };
@@ -67,7 +83,11 @@ export type FromWorker =
       type: "done";
       job: number;
       png: ArrayBuffer;
+      /** the PNG's mode: "RGB", "RGBA", "L" or "LA" */
+      mode: string;
       provider: string;
+      /** why the provider is not the one asked for ("" when it is) */
+      provider_note: string;
       version: string;
       tile_ms: number[];
       pass_ms: number[];

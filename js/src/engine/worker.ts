@@ -1,17 +1,28 @@
 // The browser engine's worker: decode, tile, run onnxruntime-web, blend, encode, all off the
 // main thread. Bundled separately by build.mjs and started from a Blob URL (see runner.ts).
 
-import * as ort from "onnxruntime-web/wasm";
+import * as ortWasm from "onnxruntime-web/wasm";
+import * as ortGpu from "onnxruntime-web/webgpu";
 import { axisWeights, cutPadded } from "./blend";
-import type { EngineCard, FromWorker, PassSpec, ToWorker } from "./types";
+import { probeGpu, wantsGpu } from "./gpu";
+import { decode, encodePng, flipW, outputPlanes, resizePlane, rotate, toByte } from "./pixels";
+import type { EngineCard, FromWorker, PassSpec, ProviderChoice, ToWorker } from "./types";
+
+/** onnxruntime-web's plain WASM build, or its WebGPU build (asyncify; also runs the wasm EP). */
+type Ort = typeof ortWasm;
+type Build = "wasm" | "webgpu";
+type Session = ortWasm.InferenceSession;
 
 const scope = self as unknown as {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 };
-const sessions = new Map<string, ort.InferenceSession>();
+const sessions = new Map<string, Session>();
 const cancelled = new Set<number>();
-let wasmSet = false;
+const builds: Record<Build, { ort: Ort; binary: boolean }> = {
+  wasm: { ort: ortWasm, binary: false },
+  webgpu: { ort: ortGpu as unknown as Ort, binary: false },
+};
 
 class Cancelled extends Error {}
 
@@ -19,46 +30,56 @@ function post(msg: FromWorker, transfer: Transferable[] = []): void {
   scope.postMessage(msg, transfer);
 }
 
-async function session(card: EngineCard, models: Record<string, ArrayBuffer>): Promise<ort.InferenceSession> {
-  const known = sessions.get(card.sha256);
+/** The first time a build is used its binary must be there: nothing is ever fetched. */
+function setBinary(build: Build, bytes: ArrayBuffer | null): void {
+  const b = builds[build];
+  if (b.binary || !bytes) return;
+  b.ort.env.wasm.wasmBinary = bytes;
+  b.ort.env.wasm.numThreads = 1;
+  b.ort.env.wasm.proxy = false;
+  b.binary = true;
+}
+
+interface Engine {
+  build: Build;
+  provider: "webgpu" | "wasm";
+}
+
+/** Which build and provider run this job, and why that is not what was asked for (or ""). */
+async function choose(requested: ProviderChoice): Promise<{ engine: Engine; note: string }> {
+  const cpu: Engine = { build: builds.wasm.binary ? "wasm" : "webgpu", provider: "wasm" };
+  if (requested === "wasm") return { engine: { build: "wasm", provider: "wasm" }, note: "" };
+  const gpu = await probeGpu();
+  if (!wantsGpu(requested, gpu)) return { engine: cpu, note: `${gpu.why}; ran on wasm` };
+  if (!builds.webgpu.binary) return { engine: cpu, note: "the WebGPU build was not delivered; ran on wasm" };
+  return { engine: { build: "webgpu", provider: "webgpu" }, note: "" };
+}
+
+async function session(
+  card: EngineCard,
+  models: Record<string, ArrayBuffer>,
+  engine: Engine,
+): Promise<Session> {
+  const key = `${engine.build}/${engine.provider}/${card.sha256}`;
+  const known = sessions.get(key);
   if (known) return known;
   const bytes = models[card.sha256];
   if (!bytes) throw new Error(`model ${card.id} was not delivered to the page`);
-  const s = await ort.InferenceSession.create(new Uint8Array(bytes), {
-    executionProviders: ["wasm"],
+  const b = builds[engine.build];
+  if (!b.binary) throw new Error(`onnxruntime-web's ${engine.build} binary was not delivered`);
+  const s = await b.ort.InferenceSession.create(new Uint8Array(bytes), {
+    executionProviders: engine.provider === "webgpu" ? ["webgpu", "wasm"] : ["wasm"],
     graphOptimizationLevel: "all",
   });
-  sessions.set(card.sha256, s);
+  sessions.set(key, s);
   return s;
 }
 
-async function decode(source: ArrayBuffer): Promise<{ rgb: Float32Array; w: number; h: number }> {
-  const bmp = await createImageBitmap(new Blob([source]), {
-    colorSpaceConversion: "none",
-    premultiplyAlpha: "none",
-  });
-  const w = bmp.width;
-  const h = bmp.height;
-  const canvas = new OffscreenCanvas(w, h);
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  if (!ctx) throw new Error("no 2d context in the worker");
-  ctx.drawImage(bmp, 0, 0);
-  bmp.close();
-  const px = ctx.getImageData(0, 0, w, h).data;
-  const rgb = new Float32Array(w * h * 3);
-  for (let i = 0, j = 0; i < px.length; i += 4, j += 3) {
-    rgb[j] = (px[i] ?? 0) / 255;
-    rgb[j + 1] = (px[i + 1] ?? 0) / 255;
-    rgb[j + 2] = (px[i + 2] ?? 0) / 255;
-  }
-  return { rgb, w, h };
-}
-
-function toTensor(patch: Float32Array, pw: number, ph: number, card: EngineCard): ort.Tensor {
+function toTensor(rt: Ort, patch: Float32Array, pw: number, ph: number, card: EngineCard): ortWasm.Tensor {
   const k = card.value_range;
   if (card.layout === "NHWC") {
     const data = k === 1 ? patch : patch.map((v) => v * k);
-    return new ort.Tensor("float32", data, [1, ph, pw, 3]);
+    return new rt.Tensor("float32", data, [1, ph, pw, 3]);
   }
   const plane = pw * ph;
   const data = new Float32Array(plane * 3);
@@ -67,11 +88,11 @@ function toTensor(patch: Float32Array, pw: number, ph: number, card: EngineCard)
     data[plane + i] = (patch[i * 3 + 1] ?? 0) * k;
     data[2 * plane + i] = (patch[i * 3 + 2] ?? 0) * k;
   }
-  return new ort.Tensor("float32", data, [1, 3, ph, pw]);
+  return new rt.Tensor("float32", data, [1, 3, ph, pw]);
 }
 
 /** Model output as HxWx3 float (0..1 scale), whatever its layout and channel count. */
-function fromTensor(t: ort.Tensor, card: EngineCard): { y: Float32Array; w: number; h: number } {
+function fromTensor(t: ortWasm.Tensor, card: EngineCard): { y: Float32Array; w: number; h: number } {
   const d = t.dims;
   if (d.length !== 4 || d[0] !== 1) throw new Error(`model ${card.id} returned shape [${d.join(", ")}]`);
   const nchw = card.layout === "NCHW";
@@ -92,48 +113,87 @@ function fromTensor(t: ort.Tensor, card: EngineCard): { y: Float32Array; w: numb
   return { y, w, h };
 }
 
-function toByte(v: number): number {
-  const c = Math.min(1, Math.max(0, v)) * 255;
-  // numpy.rint: round half to even
-  const r = Math.round(c);
-  return Math.abs(c - Math.trunc(c) - 0.5) < 1e-9 && r % 2 === 1 ? r - 1 : r;
+/** What one pass runs with: the build, its session, the model's card and constant inputs. */
+interface PassRun {
+  job: number;
+  rt: Ort;
+  sess: Session;
+  card: EngineCard;
+  outName: string;
+  extras: Record<string, ortWasm.Tensor>;
+  tta: boolean;
+}
+
+/** engine.py `extra_feeds`: each non-image input is a constant float32 tensor. */
+function extraFeeds(rt: Ort, card: EngineCard): Record<string, ortWasm.Tensor> {
+  const feeds: Record<string, ortWasm.Tensor> = {};
+  for (const e of card.extra) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    feeds[e.name] = new rt.Tensor("float32", new Float32Array(n).fill(e.value), e.shape);
+  }
+  return feeds;
+}
+
+/** One model call on an HxWx3 patch; the output (HxWx3, scaled) is checked against the card. */
+async function infer(r: PassRun, patch: Float32Array, pw: number, ph: number): Promise<Float32Array> {
+  const { card } = r;
+  const res = await r.sess.run({ [card.input_name]: toTensor(r.rt, patch, pw, ph, card), ...r.extras });
+  const tensor = res[r.outName];
+  if (!tensor) throw new Error(`model ${card.id} has no output ${r.outName}`);
+  const { y, w, h } = fromTensor(tensor, card);
+  tensor.dispose();
+  const s = card.scale;
+  if (w !== pw * s || h !== ph * s) {
+    throw new Error(`model ${card.id} returned ${w}x${h} for a ${pw}x${ph} input; its card says scale x${s}`);
+  }
+  return y;
+}
+
+/** runtimes/tta.py: the mean over the 8 flips/rotations, summed in float32 in the same order. */
+async function inferTta(r: PassRun, patch: Float32Array, pw: number, ph: number): Promise<Float32Array> {
+  const s = r.card.scale;
+  let total: Float32Array | null = null;
+  for (const flip of [false, true]) {
+    const xf = flip ? flipW(patch, pw, ph) : patch;
+    for (let k = 0; k < 4; k++) {
+      const x = rotate(xf, pw, ph, k);
+      const y = await infer(r, x.a, x.w, x.h);
+      const back = rotate(y, x.w * s, x.h * s, -k);
+      const yb = flip ? flipW(back.a, back.w, back.h) : back.a;
+      if (total === null) total = yb;
+      else for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (yb[i] ?? 0);
+      if (cancelled.has(r.job)) throw new Cancelled();
+    }
+  }
+  if (!total) throw new Error("no augmentation ran");
+  for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) / 8;
+  return total;
 }
 
 async function runPass(
-  job: number,
+  r: PassRun,
   src: Float32Array,
   pp: PassSpec,
-  card: EngineCard,
-  sess: ort.InferenceSession,
   total: number,
   passes: number,
   tileMs: number[],
 ): Promise<Float32Array> {
+  const { job, card } = r;
   const [ow, oh] = pp.out_size;
   const srcW = pp.in_size[0];
   const out = new Float32Array(ow * oh * 3);
   const s = card.scale;
-  const outName =
-    card.output_name && sess.outputNames.includes(card.output_name) ? card.output_name : sess.outputNames[0];
   for (const tile of pp.tiles) {
     // a cancel request is a message: let it in between tiles
-    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((res) => setTimeout(res, 0));
     if (cancelled.has(job)) throw new Cancelled();
     const [x0, y0, x1, y1] = tile.in_box;
     const [pw, ph] = tile.padded;
     const patch = cutPadded(src, srcW, tile.in_box, pw, ph, card.pad_mode);
     const t0 = performance.now();
-    const res = await sess.run({ [card.input_name]: toTensor(patch, pw, ph, card) });
+    const y = r.tta ? await inferTta(r, patch, pw, ph) : await infer(r, patch, pw, ph);
     const ms = performance.now() - t0;
-    const tensor = res[outName ?? ""];
-    if (!tensor) throw new Error(`model ${card.id} has no output ${outName}`);
-    const { y, w: yw, h: yh } = fromTensor(tensor, card);
-    tensor.dispose();
-    if (yw !== pw * s || yh !== ph * s) {
-      throw new Error(
-        `model ${card.id} returned ${yw}x${yh} for a ${pw}x${ph} input; its card says scale x${s}`,
-      );
-    }
+    const yw = pw * s;
     const cw = (x1 - x0) * s;
     const ch = (y1 - y0) * s;
     const [left, top, right, bottom] = tile.bands;
@@ -186,71 +246,89 @@ async function runPass(
   return out;
 }
 
-async function encode(rgb: Float32Array, w: number, h: number): Promise<ArrayBuffer> {
-  const px = new Uint8ClampedArray(w * h * 4);
-  for (let i = 0, j = 0; j < rgb.length; i += 4, j += 3) {
-    px[i] = toByte(rgb[j] ?? 0);
-    px[i + 1] = toByte(rgb[j + 1] ?? 0);
-    px[i + 2] = toByte(rgb[j + 2] ?? 0);
-    px[i + 3] = 255;
-  }
-  const canvas = new OffscreenCanvas(w, h);
-  const ctx = canvas.getContext("2d");
-  if (!ctx) throw new Error("no 2d context in the worker");
-  ctx.putImageData(new ImageData(px, w, h), 0, 0);
-  const blob = await canvas.convertToBlob({ type: "image/png" });
-  return blob.arrayBuffer();
+type RunMsg = Extract<ToWorker, { type: "run" }>;
+
+interface PlanOut {
+  rgb: Float32Array;
+  w: number;
+  h: number;
+  tileMs: number[];
+  passMs: number[];
+  loadMs: number;
 }
 
-async function run(msg: Extract<ToWorker, { type: "run" }>): Promise<void> {
+/** Every pass of the plan on one build and provider. */
+async function runPlan(msg: RunMsg, engine: Engine, rgb0: Float32Array): Promise<PlanOut> {
   const { job, plan, cards } = msg;
-  if (!wasmSet) {
-    if (!msg.wasm) throw new Error("onnxruntime-web's wasm binary was not delivered");
-    ort.env.wasm.wasmBinary = msg.wasm;
-    ort.env.wasm.numThreads = 1;
-    ort.env.wasm.proxy = false;
-    wasmSet = true;
-  }
+  const rt = builds[engine.build].ort;
   const t0 = performance.now();
-  const sess: ort.InferenceSession[] = [];
-  for (const card of cards) sess.push(await session(card, msg.models));
+  const sess: Session[] = [];
+  for (const card of cards) sess.push(await session(card, msg.models, engine));
   const loadMs = performance.now() - t0;
-  let { rgb, w, h } = await decode(msg.source);
-  if (w !== plan.in_size[0] || h !== plan.in_size[1]) {
-    throw new Error(`image is ${w}x${h} but the plan is for ${plan.in_size[0]}x${plan.in_size[1]}`);
-  }
   const tileMs: number[] = [];
   const passMs: number[] = [];
-  if (cards.length !== plan.passes.length)
-    throw new Error(`${cards.length} model cards for ${plan.passes.length} passes`);
+  let rgb = rgb0;
+  let [w, h] = plan.in_size;
   for (let i = 0; i < plan.passes.length; i++) {
     const pp = plan.passes[i] as PassSpec;
-    const p0 = performance.now();
-    rgb = await runPass(
+    const card = cards[i] as EngineCard;
+    const s = sess[i] as Session;
+    const outName =
+      card.output_name && s.outputNames.includes(card.output_name) ? card.output_name : s.outputNames[0];
+    const r: PassRun = {
       job,
-      rgb,
-      pp,
-      cards[i] as EngineCard,
-      sess[i] as ort.InferenceSession,
-      plan.total_tiles,
-      plan.passes.length,
-      tileMs,
-    );
+      rt,
+      sess: s,
+      card,
+      outName: outName ?? "",
+      extras: extraFeeds(rt, card),
+      tta: msg.tta,
+    };
+    const p0 = performance.now();
+    rgb = await runPass(r, rgb, pp, plan.total_tiles, plan.passes.length, tileMs);
     passMs.push(performance.now() - p0);
     [w, h] = pp.out_size;
   }
-  const png = await encode(rgb, w, h);
+  return { rgb, w, h, tileMs, passMs, loadMs };
+}
+
+async function run(msg: RunMsg): Promise<void> {
+  const { job, plan, cards } = msg;
+  setBinary("wasm", msg.wasm);
+  setBinary("webgpu", msg.wasm_webgpu);
+  if (cards.length !== plan.passes.length)
+    throw new Error(`${cards.length} model cards for ${plan.passes.length} passes`);
+  const src = await decode(msg.source);
+  if (src.w !== plan.in_size[0] || src.h !== plan.in_size[1]) {
+    throw new Error(`image is ${src.w}x${src.h} but the plan is for ${plan.in_size[0]}x${plan.in_size[1]}`);
+  }
+  let { engine, note } = await choose(msg.provider);
+  let out: PlanOut;
+  try {
+    out = await runPlan(msg, engine, src.rgb);
+  } catch (err) {
+    if (err instanceof Cancelled || engine.provider !== "webgpu") throw err;
+    // WebGPU could not create the session or run a tile: the whole plan again on wasm
+    note = `WebGPU failed (${err instanceof Error ? err.message : String(err)}); ran on wasm`;
+    engine = { build: builds.wasm.binary ? "wasm" : "webgpu", provider: "wasm" };
+    out = await runPlan(msg, engine, src.rgb);
+  }
+  const alpha = msg.image.alpha ? resizePlane(src.alpha, src.w, src.h, out.w, out.h) : null;
+  const { planes, channels, mode } = outputPlanes(out.rgb, alpha, msg.image.gray);
+  const png = await encodePng(planes, out.w, out.h, channels);
   post(
     {
       type: "done",
       job,
       png,
-      provider: "wasm",
-      version: ort.env.versions.web ?? "",
-      tile_ms: tileMs,
-      pass_ms: passMs,
-      load_ms: loadMs,
-      out_size: [w, h],
+      mode,
+      provider: engine.provider,
+      provider_note: note,
+      version: builds[engine.build].ort.env.versions.web ?? "",
+      tile_ms: out.tileMs,
+      pass_ms: out.passMs,
+      load_ms: out.loadMs,
+      out_size: [out.w, out.h],
     },
     [png],
   );

@@ -1,6 +1,8 @@
 """The kernel side of the browser engine: the plan and model cards sent to the page, the assets
-it asks for (engine worker code, onnxruntime-web's wasm, model bytes: once per page), and the
-result it sends back (PNG bytes; a :class:`~enhance_widget.Result` where numpy and Pillow exist).
+it asks for (engine worker code, one of onnxruntime-web's two builds: WASM, or WebGPU where the
+page has an adapter; model bytes: once per page), and the result it sends back (PNG bytes in the
+input's kind: grey stays grey, alpha is kept; a :class:`~enhance_widget.Result` where numpy and
+Pillow exist).
 
 Pure Python at import time, so it also runs under Pyodide (JupyterLite), where the browser
 engine is the only engine.
@@ -21,7 +23,13 @@ from ..errors import EnhanceError
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WORKER_FILE = "engine-worker.js"
 WASM_FILE = "ort-wasm-simd-threaded.wasm"
+WASM_WEBGPU_FILE = "ort-wasm-simd-threaded.asyncify.wasm"
+"""onnxruntime-web's WebGPU build (``onnxruntime-web/webgpu``); it also runs the wasm provider."""
+ASSET_FILES = {"worker": WORKER_FILE, "wasm": WASM_FILE, "wasm-webgpu": WASM_WEBGPU_FILE}
 ENGINES = ("kernel", "browser")
+PROVIDERS = ("auto", "webgpu", "wasm")
+"""Browser-engine providers: ``auto`` is WebGPU where the page has a hardware adapter (not a
+software one such as SwiftShader, slower than WASM), else WASM; ``webgpu`` takes any adapter."""
 
 
 def kernel_engine_available() -> bool:
@@ -82,14 +90,17 @@ def plan_for(
     return make_plan(size, card, cat.resolve_chain(card), tile, overlap, budget, tta, quality)
 
 
-def engine_card(card: Any) -> dict[str, Any]:
-    """What the browser engine needs to know about one pass's model."""
-    if card.pipeline != "tiled" or card.extra_inputs:
+def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str, Any]:
+    """What the browser engine needs to know about one pass's model (``controls`` fill its
+    extra inputs, as ``engine.extra_feeds`` does: ``value * scale``, a constant float32 tensor)."""
+    if card.pipeline != "tiled":
         raise EnhanceError(
-            f"model {card.id!r} needs the kernel engine (the browser engine runs tiled image-to-image models)"
+            f"model {card.id!r} needs the kernel engine (the browser engine runs tiled image-to-image "
+            f"models; {card.id!r} is a {card.pipeline!r} pass)"
         )
     if not card.sha256:
         raise EnhanceError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
+    controls = controls or {}
     return {
         "id": card.id,
         "sha256": card.sha256,
@@ -99,13 +110,39 @@ def engine_card(card: Any) -> dict[str, Any]:
         "input_name": card.input_name,
         "output_name": card.output_name,
         "pad_mode": card.size_rule.pad_mode,
+        "extra": [
+            {
+                "name": e.name,
+                "value": float(controls.get(e.control, e.default)) * e.scale,
+                "shape": [int(n) for n in e.shape],
+            }
+            for e in card.extra_inputs
+        ],
+    }
+
+
+def engine_run(job: int, plan: Any, cards: list[Any], options: Any, image: dict[str, bool]) -> dict[str, Any]:
+    """The ``engine-run`` message: the plan, each pass's card, how to write the result
+    (``image``: grey, alpha), test-time augmentation and the provider asked for."""
+    from . import protocol as P
+
+    if options.provider not in PROVIDERS:
+        raise EnhanceError(f"provider must be one of {', '.join(PROVIDERS)}; got {options.provider!r}")
+    return {
+        "kind": P.ENGINE_RUN,
+        "job": job,
+        "plan": plan.to_dict(),
+        "cards": [engine_card(c, dict(options.controls)) for c in cards],
+        "image": {"gray": bool(image.get("gray")), "alpha": bool(image.get("alpha"))},
+        "tta": bool(plan.tta),
+        "provider": options.provider,
     }
 
 
 def asset_bytes(name: str, cards: list[Any]) -> bytes:
-    """The bytes of one asset a view asked for: the worker, the wasm or a model (by sha256)."""
-    if name in ("worker", "wasm"):
-        path = STATIC / (WORKER_FILE if name == "worker" else WASM_FILE)
+    """The bytes of one asset a view asked for: the worker, a wasm build or a model (by sha256)."""
+    if name in ASSET_FILES:
+        path = STATIC / ASSET_FILES[name]
         if not path.is_file():
             raise EnhanceError(f"{path.name} is missing: build the front end (npm run build in js/)")
         return path.read_bytes()
@@ -115,6 +152,22 @@ def asset_bytes(name: str, cards: list[Any]) -> bytes:
         if card.sha256 == name:
             return read_verified(card)
     raise EnhanceError(f"no model with sha256 {name[:16]}... in this job")
+
+
+def png_kind(png: bytes) -> dict[str, bool]:
+    """Grey and alpha of a PNG as Pillow (and so the kernel engine) reads it, from its header:
+    grey for colour types 0 and 4; alpha for 4 and 6, and for a palette with a tRNS chunk."""
+    png_size(png)
+    ctype = png[25]
+    alpha = ctype in (4, 6)
+    i = 8
+    while ctype == 3 and i + 8 <= len(png):
+        length, kind = int.from_bytes(png[i : i + 4], "big"), png[i + 4 : i + 8]
+        if kind in (b"tRNS", b"IDAT", b"IEND"):
+            alpha = kind == b"tRNS"
+            break
+        i += 12 + length
+    return {"gray": ctype in (0, 4), "alpha": alpha}
 
 
 @dataclass
@@ -157,17 +210,19 @@ def browser_record(
         options={
             "tile": opts.tile,
             "overlap": opts.overlap,
-            "controls": {},
+            "controls": dict(opts.controls),
             "threads": 1,
             "quality": opts.quality,
-            "tta": False,
+            "tta": bool(plan_summary.get("tta", False)),
+            "provider": opts.provider,
         },
         engine="browser",
         runtime={
             "name": "onnxruntime-web",
             "version": str(content.get("version", "")),
             "provider": str(content.get("provider", "")),
-            "deterministic": True,
+            "provider_note": str(content.get("provider_note", "")),
+            "deterministic": content.get("provider") == "wasm",
         },
         plan=plan_summary,
         tile_ms=[round(float(t), 2) for t in content.get("tile_ms", [])],
@@ -175,7 +230,7 @@ def browser_record(
         load_ms=round(float(content.get("load_ms", 0.0)), 2),
         total_ms=total_ms,
         input={"size": plan_summary.get("in_size")},
-        output={"size": list(out_size), "mode": "RGB", "dtype": "uint8"},
+        output={"size": list(out_size), "mode": str(content.get("mode") or "RGB"), "dtype": "uint8"},
     )
 
 
@@ -192,7 +247,8 @@ def make_result(png: bytes, record: dict[str, Any], raw_source: Any) -> Any:
     except ImportError:
         return PngResult(png=png, record=record, size=size)
     with Image.open(io.BytesIO(png)) as im:
-        array = np.asarray(im.convert("RGB"))
+        # the page wrote the input's kind: L, LA, RGB or RGBA, 8 bits
+        array = np.asarray(im if im.mode in ("L", "LA", "RGB", "RGBA") else im.convert("RGB"))
     record["output"]["pixels_sha256"] = pixels_sha256(np.ascontiguousarray(array).tobytes())
     return Result(array=array, record=record, source=load_image(raw_source))
 

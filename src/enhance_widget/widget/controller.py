@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import Cancelled, EnhanceError
+from ..errors import Cancelled
 from ..progress import CallbackProgress, CancelToken, TileEvent
 from . import protocol as P
 
@@ -40,6 +40,10 @@ class JobOptions:
     overlap: int = 16
     quality: str = "balanced"
     budget: int | None = None
+    controls: dict[str, float] = field(default_factory=dict)
+    """Values of the model's controls (e.g. ``{"strength": 25}``: FFDNet's noise level)."""
+    provider: str = "auto"
+    """Browser engine: ``auto`` (WebGPU on a hardware adapter, else WASM), ``webgpu``, ``wasm``."""
 
 
 @dataclass
@@ -182,6 +186,7 @@ class Controller:
                 progress=progress,
                 budget=budget,
                 quality=opts.quality,
+                controls=opts.controls,
             )
             from .source import result_png
 
@@ -277,12 +282,18 @@ class Controller:
     # --- browser engine: the page runs the plan; this side plans, serves assets, finishes -----
 
     def start_browser(
-        self, request_id: Any, source: Any, options: JobOptions, size: tuple[int, int]
+        self,
+        request_id: Any,
+        source: Any,
+        options: JobOptions,
+        size: tuple[int, int],
+        image: dict[str, bool] | None = None,
     ) -> Job | None:
-        """Plan here (pure Python), run in the page; never blocks (nothing waits for the page)."""
+        """Plan here (pure Python), run in the page; never blocks (nothing waits for the page).
+        ``image``: whether the source is grey and has alpha (the page writes the result so)."""
         from ..catalog import catalog
         from ..planning import default_budget
-        from .browser import engine_card, plan_for
+        from .browser import engine_run, plan_for
 
         job = self._claim(request_id, options, engine="browser")
         if job is None:
@@ -293,13 +304,9 @@ class Controller:
             plan = plan_for(
                 size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality
             )
-            if plan.tta:
-                raise EnhanceError(
-                    "the browser engine runs without test-time augmentation; pick another quality"
-                )
             cat = catalog()
             job.cards = cat.resolve_chain(cat.get(plan.model_id))
-            cards = [engine_card(c) for c in job.cards]
+            message = engine_run(job.id, plan, job.cards, opts, image or {})
         except Exception as exc:
             self._fail(job, exc)
             return job
@@ -307,9 +314,7 @@ class Controller:
         job.total = plan.total_tiles
         job.plan_summary = plan.summary()
         self._started(job, plan)
-        self.sink.send_message(
-            {"kind": P.ENGINE_RUN, "job": job.id, "plan": plan.to_dict(), "cards": cards}, []
-        )
+        self.sink.send_message(message, [])
         return job
 
     def engine_message(self, content: dict[str, Any], buffers: list[Any]) -> None:
@@ -353,7 +358,7 @@ class Controller:
         if job.view is not None and job.view != view:
             return  # another view runs this job
         job.view = view
-        names = [n for n in ("worker", "wasm") if content.get(n)]
+        names = [n for n in ("worker", "wasm", "wasm-webgpu") if content.get(n.replace("-", "_"))]
         names += [str(m) for m in content.get("models", [])]
         buffers = [asset_bytes(n, job.cards) for n in names]
         if job.engine_started is None:
@@ -381,7 +386,8 @@ class Controller:
             "load_ms": record["load_ms"],
             "total_ms": total_ms,
             "quality": opts.quality,
-            "tta": False,
+            "tta": record["options"]["tta"],
+            "provider_note": record["runtime"]["provider_note"],
             "tiles": len(record["tile_ms"]),
             "out_size": list(out_size),
         }

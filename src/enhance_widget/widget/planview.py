@@ -60,6 +60,13 @@ def _scale_for(task: str, scale: int) -> int | None:
     return scale if task == "upscale" else None
 
 
+BROWSER_PROVIDERS = {
+    "auto": "webgpu if the page has a hardware adapter, else wasm",
+    "webgpu": "webgpu",
+    "wasm": "wasm",
+}
+
+
 def planned_provider() -> str:
     """The execution provider onnxruntime will pick on this machine."""
     from ..runtimes.ort import _choose_providers
@@ -106,6 +113,7 @@ def plan_figures(
     overlap: int,
     quality: str,
     engine: str = "kernel",
+    provider: str = "auto",
 ) -> dict[str, Any]:
     """The plan as the front end shows it, or ``{"error": {"type", "message"}}`` when none exists."""
     from .browser import plan_for
@@ -117,7 +125,7 @@ def plan_figures(
     try:
         tile_arg = parse_tile(tile)
         plan = plan_for(size, task, s, model_id, tile_arg, overlap, quality=quality)
-        provider = planned_provider() if engine == "kernel" else "wasm"
+        provider = planned_provider() if engine == "kernel" else BROWSER_PROVIDERS.get(provider, provider)
     except (EnhanceError, ValueError) as exc:
         return {"error": {"type": type(exc).__name__, "message": str(exc)}}
     missing = [p.model_id for p in plan.passes if not catalog().get(p.model_id).installed]

@@ -25,6 +25,10 @@ class Source:
     size: tuple[int, int]
     display: bytes
     """Encoded image bytes (PNG, JPEG, ...) that a browser decodes to what the engine sees."""
+    gray: bool = False
+    """Grey input: the result is grey too (both engines)."""
+    alpha: bool = False
+    """The input has an alpha plane, which the result keeps (resized apart, Lanczos)."""
 
 
 def _name_of(value: Any) -> tuple[str, Path | None]:
@@ -96,11 +100,19 @@ def prepare_source(value: Any, max_pixels: int | None = None) -> Source:
         data = bytes(value)
     if data is None or not _passthrough(data):
         data = _png(to_pil(to_array(buf.rgb, buf.alpha, buf), buf))
-    return Source(value=value, name=name, path=path, size=buf.size, display=data)
+    return Source(
+        value=value,
+        name=name,
+        path=path,
+        size=buf.size,
+        display=data,
+        gray=buf.kind == "gray",
+        alpha=buf.alpha is not None,
+    )
 
 
 def _pure_source(value: Any, name: str, path: Path | None) -> Source:
-    from .browser import png_size
+    from .browser import png_kind, png_size
 
     if path is not None:
         data = path.read_bytes()
@@ -108,7 +120,16 @@ def _pure_source(value: Any, name: str, path: Path | None) -> Source:
         data = bytes(value)
     else:
         raise EnhanceError("without numpy and Pillow (Pyodide), open a PNG file or PNG bytes")
-    return Source(value=data, name=name, path=path, size=png_size(data), display=data)
+    kind = png_kind(data)
+    return Source(
+        value=data,
+        name=name,
+        path=path,
+        size=png_size(data),
+        display=data,
+        gray=kind["gray"],
+        alpha=kind["alpha"],
+    )
 
 
 def result_png(result: Any) -> bytes:

@@ -53,6 +53,13 @@ class EnhanceWidget(anywidget.AnyWidget):
     engine = t.Unicode(
         "kernel", help="'kernel' (Python, onnxruntime) or 'browser' (onnxruntime-web in the page)"
     ).tag(sync=True)
+    provider = t.Unicode(
+        "auto",
+        help="browser engine: 'auto' (WebGPU on a hardware adapter, else WASM), 'webgpu', 'wasm'",
+    ).tag(sync=True)
+    controls = t.Dict({}, help="the model's controls, e.g. {'strength': 25} (FFDNet's noise level)").tag(
+        sync=True
+    )
     # images (encoded bytes, sent as binary buffers)
     source_name = t.Unicode("").tag(sync=True)
     source_bytes = t.Bytes(b"").tag(sync=True)
@@ -106,7 +113,7 @@ class EnhanceWidget(anywidget.AnyWidget):
             **kwargs,
         )
         self.on_msg(self._on_custom)
-        self.observe(self._on_control, names=[*CONTROLS, "engine"])
+        self.observe(self._on_control, names=[*CONTROLS, "engine", "provider"])
         if source is not None:
             self.load(source)
         else:
@@ -210,6 +217,8 @@ class EnhanceWidget(anywidget.AnyWidget):
             tile=parse_tile(self.tile),
             overlap=self.overlap,
             quality=self.quality,
+            controls={str(k): float(v) for k, v in self.controls.items()},
+            provider=self.provider,
         )
 
     def _start(self, request_id: Any) -> int | None:
@@ -228,7 +237,8 @@ class EnhanceWidget(anywidget.AnyWidget):
             if size is None:
                 self._reject(request_id, P.RUN, "open an image first")
                 return None
-            job = self._controller.start_browser(request_id, self._raw_source, options, size)
+            image = {"gray": self._source.gray, "alpha": self._source.alpha} if self._source else None
+            job = self._controller.start_browser(request_id, self._raw_source, options, size, image)
             return job.id if job else None
         job = self._controller.start(request_id, self._raw_source, options, size)
         return job.id if job else None
@@ -279,7 +289,15 @@ class EnhanceWidget(anywidget.AnyWidget):
     def _refresh_plan(self) -> None:
         size = self._source.size if self._source else None
         figures = plan_figures(
-            size, self.task, self.scale, self.model, self.tile, self.overlap, self.quality, self.engine
+            size,
+            self.task,
+            self.scale,
+            self.model,
+            self.tile,
+            self.overlap,
+            self.quality,
+            self.engine,
+            self.provider,
         )
         self.update_state(plan=figures, qualities=quality_options(self.task, self.scale))
 
