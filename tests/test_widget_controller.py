@@ -217,13 +217,23 @@ def test_browser_engine_run_message_carries_extra_inputs_tta_provider_and_image_
     assert run["tta"] is True and run["provider"] == "auto" and run["cards"][0]["extra"] == []
     ctl.cancel()
     ctl.engine_message({"kind": P.ENGINE_CANCELLED, "job": job.id, "after_tiles": 0}, [])
-    # colorize's whole-image Lab pass stays on the kernel engine, with a clear message
-    ctl.start_browser("r3", SAMPLE.read_bytes(), JobOptions(task="colorize", tile=64), SIZE)
+    # colorize's whole-image Lab pass runs in the page too: its pipeline and strength go along,
+    # and a grey input is written in colour (as the kernel engine does)
+    opts = JobOptions(task="colorize", tile=64, controls={"strength": 0.5})
+    job = ctl.start_browser("r3", SAMPLE.read_bytes(), opts, SIZE, {"gray": True, "alpha": True})
+    assert job is not None and sink.state["status"] == "running"
+    run = [c for c, _ in sink.messages if c["kind"] == P.ENGINE_RUN][-1]
+    card = run["cards"][0]
+    assert (card["id"], card["pipeline"], card["strength"]) == ("colorize-unet", "global-lab", 0.5)
+    assert (card["input_name"], card["output_name"]) == ("L", "ab")
+    assert run["image"] == {"gray": False, "alpha": True}
+    assert run["plan"]["strategy"] == "global" and len(run["plan"]["passes"][0]["tiles"]) == 1
+    ctl.cancel()
+    ctl.engine_message({"kind": P.ENGINE_CANCELLED, "job": job.id, "after_tiles": 0}, [])
+    # a strength outside 0..1.5 is refused before anything reaches the page, as the kernel does
+    ctl.start_browser("r3b", SAMPLE.read_bytes(), JobOptions(task="colorize", controls={"strength": 2}), SIZE)
     assert sink.state["status"] == "error"
-    assert sink.state["error"]["message"] == (
-        "model 'colorize-unet' needs the kernel engine (the browser engine runs tiled image-to-image "
-        "models; 'colorize-unet' is a 'global-lab' pass)"
-    )
+    assert sink.state["error"] == {"type": "ValueError", "message": "strength must be within 0..1.5, got 2.0"}
     # a bad provider is refused before anything reaches the page
     ctl.start_browser("r4", SAMPLE.read_bytes(), JobOptions(scale=2, tile=64, provider="cuda"), SIZE)
     assert sink.state["error"]["message"] == "provider must be one of auto, webgpu, wasm; got 'cuda'"

@@ -167,15 +167,41 @@ function sinc(x: number): number {
   return Math.sin(t) / t;
 }
 
-function lanczos(x: number): number {
-  return x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0;
-}
+/** Pillow's resampling filters (Resample.c): the kernel and its support in input pixels. */
+export type Filter = "bilinear" | "bicubic" | "lanczos";
 
-/** Pillow's `precompute_coeffs` (Resample.c) for the Lanczos filter. */
-function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Float64Array; ksize: number } {
+const FILTERS: Record<Filter, { support: number; fn: (x: number) => number }> = {
+  bilinear: {
+    support: 1,
+    fn: (x) => {
+      const a = Math.abs(x);
+      return a < 1 ? 1 - a : 0;
+    },
+  },
+  bicubic: {
+    // Keys' cubic convolution with a = -0.5, as Resample.c `bicubic_filter`
+    support: 2,
+    fn: (x) => {
+      const a = -0.5;
+      const t = Math.abs(x);
+      if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+      if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
+      return 0;
+    },
+  },
+  lanczos: { support: 3, fn: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+};
+
+/** Pillow's `precompute_coeffs` (Resample.c): per output pixel, its first input pixel, count and weights. */
+function coeffs(
+  inSize: number,
+  outSize: number,
+  filter: Filter,
+): { bounds: Int32Array; kk: Float64Array; ksize: number } {
+  const { support: base, fn } = FILTERS[filter];
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
-  const support = 3 * filterscale;
+  const support = base * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const kk = new Float64Array(outSize * ksize);
   const bounds = new Int32Array(outSize * 2);
@@ -186,7 +212,7 @@ function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Floa
     const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
-      const v = lanczos((x + xmin - center + 0.5) * ss);
+      const v = fn((x + xmin - center + 0.5) * ss);
       kk[xx * ksize + x] = v;
       ww += v;
     }
@@ -198,15 +224,23 @@ function coeffs(inSize: number, outSize: number): { bounds: Int32Array; kk: Floa
 }
 
 /**
- * images.py `resize_plane`: Pillow's Lanczos resize of a mode "F" plane (horizontal pass, then
- * vertical, float32 between passes, double sums), clipped to 0..1.
+ * Pillow's resize of a mode "F" (float32) plane with `filter`: the separable two-pass
+ * convolution of Resample.c (horizontal pass, then vertical; double sums, float32 between and
+ * after the passes). No clipping: bicubic and Lanczos overshoot.
  */
-export function resizePlane(plane: Float32Array, w: number, h: number, ow: number, oh: number): Float32Array {
-  if (w === ow && h === oh) return plane;
+export function resample(
+  plane: Float32Array,
+  w: number,
+  h: number,
+  ow: number,
+  oh: number,
+  filter: Filter,
+): Float32Array {
+  if (w === ow && h === oh) return plane.slice();
   let cur = plane;
   let cw = w;
   if (ow !== w) {
-    const { bounds, kk, ksize } = coeffs(w, ow);
+    const { bounds, kk, ksize } = coeffs(w, ow, filter);
     const out = new Float32Array(ow * h);
     for (let y = 0; y < h; y++) {
       for (let xx = 0; xx < ow; xx++) {
@@ -221,7 +255,7 @@ export function resizePlane(plane: Float32Array, w: number, h: number, ow: numbe
     cw = ow;
   }
   if (oh !== h) {
-    const { bounds, kk, ksize } = coeffs(h, oh);
+    const { bounds, kk, ksize } = coeffs(h, oh, filter);
     const out = new Float32Array(cw * oh);
     for (let yy = 0; yy < oh; yy++) {
       const ymin = bounds[yy * 2] ?? 0;
@@ -234,7 +268,13 @@ export function resizePlane(plane: Float32Array, w: number, h: number, ow: numbe
     }
     cur = out;
   }
-  return cur.map((v) => Math.min(1, Math.max(0, v)));
+  return cur;
+}
+
+/** images.py `resize_plane`: Pillow's Lanczos resize of a mode "F" plane, clipped to 0..1. */
+export function resizePlane(plane: Float32Array, w: number, h: number, ow: number, oh: number): Float32Array {
+  if (w === ow && h === oh) return plane;
+  return resample(plane, w, h, ow, oh, "lanczos").map((v) => Math.min(1, Math.max(0, v)));
 }
 
 const CRC = (() => {
@@ -323,32 +363,31 @@ export function outputPlanes(
   return { planes, channels, mode };
 }
 
-/** np.rot90(a, 1) on the two spatial axes of an HxWx3 image (counter-clockwise); new size h x w. */
-export function rot90(a: Float32Array, w: number, h: number): Float32Array {
+/**
+ * np.rot90(a, 1) on the two spatial axes of an HxWxC image (C = `channels`, interleaved;
+ * counter-clockwise); new size h x w.
+ */
+export function rot90(a: Float32Array, w: number, h: number, channels = 3): Float32Array {
   // out has w rows and h columns: out[i][j] = a[j][w - 1 - i]
   const out = new Float32Array(a.length);
   for (let i = 0; i < w; i++) {
     for (let j = 0; j < h; j++) {
-      const s = (j * w + (w - 1 - i)) * 3;
-      const d = (i * h + j) * 3;
-      out[d] = a[s] ?? 0;
-      out[d + 1] = a[s + 1] ?? 0;
-      out[d + 2] = a[s + 2] ?? 0;
+      const s = (j * w + (w - 1 - i)) * channels;
+      const d = (i * h + j) * channels;
+      for (let c = 0; c < channels; c++) out[d + c] = a[s + c] ?? 0;
     }
   }
   return out;
 }
 
-/** np.flip along the width of an HxWx3 image. */
-export function flipW(a: Float32Array, w: number, h: number): Float32Array {
+/** np.flip along the width of an HxWxC image. */
+export function flipW(a: Float32Array, w: number, h: number, channels = 3): Float32Array {
   const out = new Float32Array(a.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const s = (y * w + (w - 1 - x)) * 3;
-      const d = (y * w + x) * 3;
-      out[d] = a[s] ?? 0;
-      out[d + 1] = a[s + 1] ?? 0;
-      out[d + 2] = a[s + 2] ?? 0;
+      const s = (y * w + (w - 1 - x)) * channels;
+      const d = (y * w + x) * channels;
+      for (let c = 0; c < channels; c++) out[d + c] = a[s + c] ?? 0;
     }
   }
   return out;
@@ -360,8 +399,11 @@ export function rotate(
   w: number,
   h: number,
   k: number,
+  channels = 3,
 ): { a: Float32Array; w: number; h: number } {
   let cur = { a, w, h };
-  for (let i = 0; i < ((k % 4) + 4) % 4; i++) cur = { a: rot90(cur.a, cur.w, cur.h), w: cur.h, h: cur.w };
+  for (let i = 0; i < ((k % 4) + 4) % 4; i++) {
+    cur = { a: rot90(cur.a, cur.w, cur.h, channels), w: cur.h, h: cur.w };
+  }
   return cur;
 }

@@ -13,6 +13,14 @@ export interface EngineCard {
   pad_mode: string;
   /** Non-image inputs (FFDNet's sigma): a constant tensor of `shape` filled with `value`. */
   extra: { name: string; value: number; shape: number[] }[];
+  /**
+   * "tiled": image to image, tile by tile; "global-lab": colorize, one whole-image call on the
+   * CIELab L at the plan's working size (the tile's `padded`), a/b predicted (engine.py
+   * `run_global_lab`).
+   */
+  pipeline: "tiled" | "global-lab";
+  /** The "strength" control of a global-lab pass (0..1.5, scales the predicted a/b); 1 otherwise. */
+  strength: number;
 }
 
 /** "auto": WebGPU when the browser has an adapter, else WASM. */

@@ -5,6 +5,7 @@ import * as ortWasm from "onnxruntime-web/wasm";
 import * as ortGpu from "onnxruntime-web/webgpu";
 import { axisWeights, cutPadded } from "./blend";
 import { probeGpu, wantsGpu } from "./gpu";
+import { colorize } from "./lab";
 import { decode, encodePng, flipW, outputPlanes, resizePlane, rotate, toByte } from "./pixels";
 import type { EngineCard, FromWorker, PassSpec, ProviderChoice, ToWorker } from "./types";
 
@@ -246,6 +247,110 @@ async function runPass(
   return out;
 }
 
+/** One call of a colorize ("global-lab") model: L / 100 (`ph` x `pw`) in, a/128 and b/128 planes out. */
+async function inferLab(r: PassRun, x: Float32Array, pw: number, ph: number): Promise<Float32Array> {
+  const { card } = r;
+  const res = await r.sess.run({
+    [card.input_name]: new r.rt.Tensor("float32", x, [1, 1, ph, pw]),
+    ...r.extras,
+  });
+  const tensor = res[r.outName];
+  if (!tensor) throw new Error(`model ${card.id} has no output ${r.outName}`);
+  const d = tensor.dims.map(Number);
+  if (d.length !== 4 || d[0] !== 1 || d[1] !== 2 || d[2] !== ph || d[3] !== pw) {
+    tensor.dispose();
+    throw new Error(`model ${card.id} returned shape [${d.join(", ")}], expected [1, 2, ${ph}, ${pw}]`);
+  }
+  const y = Float32Array.from(tensor.data as Float32Array);
+  tensor.dispose();
+  return y;
+}
+
+/** runtimes/tta.py on the colorize model: the 8 flips/rotations of the L plane, a/b averaged. */
+async function inferLabTta(r: PassRun, x: Float32Array, pw: number, ph: number): Promise<Float32Array> {
+  const plane = pw * ph;
+  let total: Float32Array | null = null;
+  for (const flip of [false, true]) {
+    const xf = flip ? flipW(x, pw, ph, 1) : x;
+    for (let k = 0; k < 4; k++) {
+      const xt = rotate(xf, pw, ph, k, 1);
+      const y = await inferLab(r, xt.a, xt.w, xt.h);
+      const yb = new Float32Array(2 * plane);
+      for (let c = 0; c < 2; c++) {
+        const back = rotate(y.subarray(c * plane, (c + 1) * plane), xt.w, xt.h, -k, 1);
+        yb.set(flip ? flipW(back.a, back.w, back.h, 1) : back.a, c * plane);
+      }
+      if (total === null) total = yb;
+      else for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (yb[i] ?? 0);
+      if (cancelled.has(r.job)) throw new Cancelled();
+    }
+  }
+  if (!total) throw new Error("no augmentation ran");
+  for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) / 8;
+  return total;
+}
+
+/**
+ * engine.py `run_global_lab`: one whole-image model call at the plan's working size (colorize.py
+ * `colorize_array`, ported in lab.ts), reported and painted as one tile covering the output.
+ */
+async function runGlobalLab(
+  r: PassRun,
+  src: Float32Array,
+  pp: PassSpec,
+  total: number,
+  passes: number,
+  tileMs: number[],
+): Promise<Float32Array> {
+  const { job, card } = r;
+  const tile = pp.tiles[0];
+  if (!tile || pp.tiles.length !== 1)
+    throw new Error(`a global-lab pass has one tile, not ${pp.tiles.length}`);
+  await new Promise((res) => setTimeout(res, 0));
+  if (cancelled.has(job)) throw new Cancelled();
+  const [w, h] = pp.in_size;
+  const [ww, wh] = tile.padded;
+  let ms = 0;
+  const out = await colorize(src, w, h, ww, wh, card.strength, async (x, pw, ph) => {
+    const t0 = performance.now();
+    const y = r.tta ? await inferLabTta(r, x, pw, ph) : await inferLab(r, x, pw, ph);
+    ms += performance.now() - t0;
+    return y;
+  });
+  if (cancelled.has(job)) throw new Cancelled();
+  const [cx0, cy0, cx1, cy1] = tile.core_box;
+  const kw = cx1 - cx0;
+  const kh = cy1 - cy0;
+  const rgba = new Uint8ClampedArray(kw * kh * 4);
+  for (let j = 0; j < kh; j++) {
+    for (let i = 0; i < kw; i++) {
+      const a = ((cy0 + j) * w + cx0 + i) * 3;
+      const d = (j * kw + i) * 4;
+      rgba[d] = toByte(out[a] ?? 0);
+      rgba[d + 1] = toByte(out[a + 1] ?? 0);
+      rgba[d + 2] = toByte(out[a + 2] ?? 0);
+      rgba[d + 3] = 255;
+    }
+  }
+  tileMs.push(ms);
+  post(
+    {
+      type: "tile",
+      job,
+      index: tile.index,
+      total,
+      pass: pp.pass_index,
+      passes,
+      region: [cx0, cy0, cx1, cy1],
+      out_size: pp.out_size,
+      ms,
+      rgba: rgba.buffer,
+    },
+    [rgba.buffer],
+  );
+  return out;
+}
+
 type RunMsg = Extract<ToWorker, { type: "run" }>;
 
 interface PlanOut {
@@ -285,7 +390,10 @@ async function runPlan(msg: RunMsg, engine: Engine, rgb0: Float32Array): Promise
       tta: msg.tta,
     };
     const p0 = performance.now();
-    rgb = await runPass(r, rgb, pp, plan.total_tiles, plan.passes.length, tileMs);
+    rgb =
+      card.pipeline === "global-lab"
+        ? await runGlobalLab(r, rgb, pp, plan.total_tiles, plan.passes.length, tileMs)
+        : await runPass(r, rgb, pp, plan.total_tiles, plan.passes.length, tileMs);
     passMs.push(performance.now() - p0);
     [w, h] = pp.out_size;
   }
@@ -314,7 +422,9 @@ async function run(msg: RunMsg): Promise<void> {
     out = await runPlan(msg, engine, src.rgb);
   }
   const alpha = msg.image.alpha ? resizePlane(src.alpha, src.w, src.h, out.w, out.h) : null;
-  const { planes, channels, mode } = outputPlanes(out.rgb, alpha, msg.image.gray);
+  // colorize turns grey into colour (images.py `with_colour_output`): RGB(A) out whatever came in
+  const gray = msg.image.gray && !cards.some((c) => c.pipeline === "global-lab");
+  const { planes, channels, mode } = outputPlanes(out.rgb, alpha, gray);
   const png = await encodePng(planes, out.w, out.h, channels);
   post(
     {

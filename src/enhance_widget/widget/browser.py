@@ -1,8 +1,9 @@
 """The kernel side of the browser engine: the plan and model cards sent to the page, the assets
 it asks for (engine worker code, one of onnxruntime-web's two builds: WASM, or WebGPU where the
 page has an adapter; model bytes: once per page), and the result it sends back (PNG bytes in the
-input's kind: grey stays grey, alpha is kept; a :class:`~enhance_widget.Result` where numpy and
-Pillow exist).
+input's kind: grey stays grey, except that colorize writes colour; alpha is kept; a
+:class:`~enhance_widget.Result` where numpy and Pillow exist). The page runs tiled passes and
+colorize's whole-image ``global-lab`` pass.
 
 Pure Python at import time, so it also runs under Pyodide (JupyterLite), where the browser
 engine is the only engine.
@@ -92,15 +93,21 @@ def plan_for(
 
 def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str, Any]:
     """What the browser engine needs to know about one pass's model (``controls`` fill its
-    extra inputs, as ``engine.extra_feeds`` does: ``value * scale``, a constant float32 tensor)."""
-    if card.pipeline != "tiled":
+    extra inputs, as ``engine.extra_feeds`` does: ``value * scale``, a constant float32 tensor;
+    a ``global-lab`` pass (colorize) takes its ``strength``, as ``engine.run_global_lab`` does)."""
+    if card.pipeline not in ("tiled", "global-lab"):
         raise EnhanceError(
-            f"model {card.id!r} needs the kernel engine (the browser engine runs tiled image-to-image "
-            f"models; {card.id!r} is a {card.pipeline!r} pass)"
+            f"model {card.id!r} needs the kernel engine (the browser engine runs tiled and "
+            f"global-lab passes; {card.id!r} is a {card.pipeline!r} pass)"
         )
     if not card.sha256:
         raise EnhanceError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
     controls = controls or {}
+    strength = 1.0
+    if card.pipeline == "global-lab":
+        strength = float(controls.get("strength", 1.0))
+        if not 0.0 <= strength <= 1.5:  # colorize.colorize_array's check, before the page runs
+            raise ValueError(f"strength must be within 0..1.5, got {strength}")
     return {
         "id": card.id,
         "sha256": card.sha256,
@@ -118,12 +125,15 @@ def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str
             }
             for e in card.extra_inputs
         ],
+        "pipeline": card.pipeline,
+        "strength": strength,
     }
 
 
 def engine_run(job: int, plan: Any, cards: list[Any], options: Any, image: dict[str, bool]) -> dict[str, Any]:
     """The ``engine-run`` message: the plan, each pass's card, how to write the result
-    (``image``: grey, alpha), test-time augmentation and the provider asked for."""
+    (``image``: grey, alpha; colorize writes colour, as ``images.with_colour_output``), test-time
+    augmentation and the provider asked for."""
     from . import protocol as P
 
     if options.provider not in PROVIDERS:
@@ -133,7 +143,10 @@ def engine_run(job: int, plan: Any, cards: list[Any], options: Any, image: dict[
         "job": job,
         "plan": plan.to_dict(),
         "cards": [engine_card(c, dict(options.controls)) for c in cards],
-        "image": {"gray": bool(image.get("gray")), "alpha": bool(image.get("alpha"))},
+        "image": {
+            "gray": bool(image.get("gray")) and not any(c.pipeline == "global-lab" for c in cards),
+            "alpha": bool(image.get("alpha")),
+        },
         "tta": bool(plan.tta),
         "provider": options.provider,
     }
