@@ -111,6 +111,12 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=90)
     ap.add_argument("--val-every", type=int, default=12)
     ap.add_argument("--min-colourfulness", type=float, default=8.0)
+    ap.add_argument(
+        "--val-source",
+        default="",
+        help="make exactly this source the validation split (e.g. bsd100-021-100: BSD-like photos for "
+        "early stopping and decoding calibration) instead of every --val-every-th photo",
+    )
     args = ap.parse_args()
 
     blobs: list[bytes] = []
@@ -139,7 +145,12 @@ def main() -> None:
 
     n = len(blobs)
     val_mask = np.zeros(n, dtype=bool)
-    val_mask[args.val_every // 2 :: args.val_every] = True
+    if args.val_source:
+        val_mask[:] = [nm.startswith(args.val_source + "/") for nm in names]
+        if not val_mask.any():
+            raise SystemExit(f"no photos from source {args.val_source!r}")
+    else:
+        val_mask[args.val_every // 2 :: args.val_every] = True
     offsets = np.zeros(n + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
     out = Path(args.out)
