@@ -77,6 +77,9 @@ def test_wheel_builds_and_ships_the_front_end_and_default_model(tmp_path: Path) 
     for name in (
         "enhance_widget/static/widget.js",
         "enhance_widget/static/widget.css",
+        "enhance_widget/static/engine-worker.js",
+        "enhance_widget/static/ort-wasm-simd-threaded.wasm",  # the WASM provider
+        "enhance_widget/static/ort-wasm-simd-threaded.asyncify.wasm",  # the WebGPU provider
         "enhance_widget/_bundled/idealo-psnr-small-x2.onnx",
         "enhance_widget/widget/protocol.py",
     ):
