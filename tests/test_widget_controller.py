@@ -193,6 +193,42 @@ def test_tile_message_checks_its_region(tmp_path: Path) -> None:
         P.tile_message(7, 2, 9, 0, 1, (10, 20, 16, 23), (100, 80), 1.0, pixels)
 
 
+def test_browser_engine_assets_travel_in_pieces_of_at_most_one_mib() -> None:
+    """A page's first colorize run asks for the worker, the WASM build (14 MB) and the 10 MB
+    model: each goes in order, in messages of at most 1 MiB (one kernel message is one main-thread
+    task in the page), which put together give the files' bytes; nothing lacking: one message."""
+    import hashlib
+
+    from enhance_widget.widget.browser import ASSET_CHUNK, STATIC, WASM_FILE
+
+    sink = Sink()
+    ctl = Controller(sink)
+    opts = JobOptions(task="colorize", tile=64, provider="wasm")
+    job = ctl.start_browser("r1", SAMPLE.read_bytes(), opts, SIZE)
+    assert job is not None
+    card = next(c for c, _ in sink.messages if c["kind"] == P.ENGINE_RUN)["cards"][0]
+    need = {"kind": P.ENGINE_NEED, "job": job.id, "view": "v", "worker": True, "wasm": True}
+    ctl.engine_message({**need, "models": [card["sha256"]]}, [])
+    pieces = [(c, b) for c, b in sink.messages if c["kind"] == P.ENGINE_ASSETS]
+    names = ["worker", "wasm", card["sha256"]]
+    assert all(c["names"] == names and c["view"] == "v" and len(b) == 1 for c, b in pieces)
+    assert max(len(b[0]) for _, b in pieces) <= ASSET_CHUNK
+    joined: dict[str, bytes] = {}
+    for c, b in pieces:
+        assert c["offset"] == len(joined.get(c["name"], b"")), c  # in order, none missing
+        joined[c["name"]] = joined.get(c["name"], b"") + bytes(b[0])
+        assert c["size"] == c["offset"] + len(b[0]) or len(b[0]) == ASSET_CHUNK
+    assert list(joined) == names
+    assert joined["wasm"] == (STATIC / WASM_FILE).read_bytes()
+    assert hashlib.sha256(joined[card["sha256"]]).hexdigest() == card["sha256"]
+    assert len(pieces) >= len(joined[card["sha256"]]) // ASSET_CHUNK + 2
+    # the page lacks nothing: one message without buffers, so it starts the run
+    sink.messages.clear()
+    ctl.engine_message({"kind": P.ENGINE_NEED, "job": job.id, "view": "v", "models": []}, [])
+    assert [(c["names"], b) for c, b in sink.messages if c["kind"] == P.ENGINE_ASSETS] == [([], [])]
+    ctl.cancel()
+
+
 def test_browser_engine_run_message_carries_extra_inputs_tta_provider_and_image_kind(tmp_path: Path) -> None:
     sink = Sink()
     ctl = Controller(sink)

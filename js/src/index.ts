@@ -145,7 +145,7 @@ class App {
         void this.runner.onRun(msg);
         return;
       case P.ENGINE_ASSETS:
-        void this.runner.onAssets(msg, buffers);
+        this.runner.onAssets(msg, buffers);
         return;
       case P.ENGINE_CANCEL:
         this.runner.cancel(msg.job);

@@ -128,12 +128,20 @@ export interface EngineRunMsg {
   provider: ProviderChoice;
 }
 
-/** The assets a view asked for: one buffer per name ("worker", "wasm", "wasm-webgpu" or a model's sha256). */
+/**
+ * A piece of the assets a view asked for ("worker", "wasm", "wasm-webgpu" or a model's sha256):
+ * one buffer, the bytes at `offset` of asset `name` (`size` bytes in all, at most 1 MiB a piece);
+ * `names` lists every asset of the answer; where it is empty (the page lacks nothing) the message
+ * has no buffer and no `name`.
+ */
 export interface EngineAssetsMsg {
   kind: typeof ENGINE_ASSETS;
   job: number;
   view: string;
   names: string[];
+  name?: string;
+  offset?: number;
+  size?: number;
 }
 
 export interface EngineCancelMsg {

@@ -6,6 +6,7 @@ thread stays responsive; nothing leaves the local server."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +38,18 @@ STALL_JS = """
     s.ticks += 1;
   }, 10);
   window.__ewStall = s;
+}
+"""
+
+# the longest task the page's main thread ran (PerformanceObserver "longtask": tasks over 50 ms)
+LONGTASK_JS = """
+() => {
+  const s = { max: 0 };
+  s.observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) s.max = Math.max(s.max, e.duration);
+  });
+  s.observer.observe({ type: "longtask" });
+  window.__ewLongtask = s;
 }
 """
 
@@ -87,6 +100,32 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
 
 
+def _open_notebook(
+    pw: Any, lab: LabServer, net: NetworkLog, console: list[str], notebook: str, workspace: str = ""
+) -> Any:
+    """A fresh Chromium on ``notebook`` (in the lab's root), all of its cells run, the widget shown
+    (``workspace``: a JupyterLab workspace of its own, so the default one does not reopen it)."""
+    # --enable-unsafe-webgpu: Chromium's SwiftShader (CPU) WebGPU adapter, even headless
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"])
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    ctx.route("**/*", net.route)
+    pg = ctx.new_page()
+    pg.on(
+        "websocket",
+        lambda ws: None if ws.url.startswith(net.allowed_prefixes) else net.outside.append(ws.url),
+    )
+    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    pg.on("worker", lambda wk: console.append(f"worker: {wk.url[:40]}"))
+    pg.set_default_timeout(60_000)
+    pg.goto(lab.url(f"lab/workspaces/{workspace}/tree/{notebook}" if workspace else f"lab/tree/{notebook}"))
+    pg.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
+    pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    widget(pg).wait_for(state="visible", timeout=60_000)
+    wait_dataset(pg, "beforeReady", "v === '1'")
+    return pg
+
+
 @pytest.fixture(scope="module")
 def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
     from playwright.sync_api import sync_playwright
@@ -95,33 +134,14 @@ def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
     net = NetworkLog(allowed_prefixes=(lab.base + "/", f"ws://127.0.0.1:{lab.port}/"))
     console: list[str] = []
     with sync_playwright() as pw:
-        # --enable-unsafe-webgpu: Chromium's SwiftShader (CPU) WebGPU adapter, even headless
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"]
-        )
-        ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
-        ctx.route("**/*", net.route)
-        pg = ctx.new_page()
-        pg.on(
-            "websocket",
-            lambda ws: None if ws.url.startswith(net.allowed_prefixes) else net.outside.append(ws.url),
-        )
-        pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        pg.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-        pg.on("worker", lambda wk: console.append(f"worker: {wk.url[:40]}"))
-        pg.set_default_timeout(60_000)
-        pg.goto(lab.url("lab/tree/01_quickstart.ipynb"))
-        pg.wait_for_function(KERNEL_IDLE_JS, timeout=90_000)
-        pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        widget(pg).wait_for(state="visible", timeout=60_000)
-        wait_dataset(pg, "beforeReady", "v === '1'")
+        pg = _open_notebook(pw, lab, net, console, "01_quickstart.ipynb")
         try:
             yield pg, net, console
         except Exception:
             pg.screenshot(path=str(ARTIFACTS / "engine-failure.png"))
             raise
         finally:
-            browser.close()
+            pg.context.browser.close()
 
 
 def _run_in_browser(
@@ -148,6 +168,53 @@ def _compare(pg: Any, model: str, source: str = "photo", scale: int = 2, extra: 
 
     cmp: dict[str, Any] = json.loads(out)
     return cmp
+
+
+def test_browser_engine_first_run_colorize_keeps_page_responsive(lab: LabServer) -> None:
+    """A fresh page whose first browser-engine run is colorize: the engine's worker code,
+    onnxruntime-web's WASM build (14 MB) and the 10 MB model all reach the page during that run.
+    They come in 1 MiB messages, and the page passes each piece's own buffer on to the worker
+    (transferred: nothing copied, hashed or allocated on the main thread), which joins them and
+    checks the model's sha256; so the main thread never holds one 10-25 MB message.
+
+    Measured (Debian Chromium, WASM, a shared 2-core machine), longest gap between 10 ms timer
+    ticks / longest task ("longtask" entries): before, 456-672 ms / 275-375 ms (the assets in one
+    25 MB message: its websocket frame ~150 ms, a copy of each buffer ~65 ms, hashing and
+    structured-cloning them on the main thread, then a major GC ~130 ms); after, 55-84 ms / at most
+    57 ms, and 244-366 ms / at most 105 ms while another Chromium test run loaded both cores (gaps
+    with no long task: the renderer waiting for a core, not working). What is left is JupyterLab's
+    own message handling and GC, and URL.createObjectURL for the worker (a synchronous call to the
+    browser process: 15-25 ms, more when that process is busy). Both bounds leave room for that
+    load; the long-task one still fails on the old behaviour."""
+    from playwright.sync_api import sync_playwright
+
+    shutil.copyfile(lab.root / "01_quickstart.ipynb", lab.root / "first_run.ipynb")
+    net = NetworkLog(allowed_prefixes=(lab.base + "/", f"ws://127.0.0.1:{lab.port}/"))
+    console: list[str] = []
+    with sync_playwright() as pw:
+        pg = _open_notebook(pw, lab, net, console, "first_run.ipynb", workspace="first-run")
+        try:
+            pg.evaluate(LONGTASK_JS)
+            setup = "w.task = 'colorize'; w.controls = {'strength': 1.0}; w.provider = 'wasm'"
+            last, seconds, stall = _run_in_browser(pg, "colorize-unet", setup)
+            longtask = float(pg.evaluate("() => window.__ewLongtask.max"))
+            assert last["engine"] == "browser" and last["model"] == "colorize-unet", last
+            # a second run in the same page: nothing to deliver, the worker kept model and session
+            again, _, stall2 = _run_in_browser(pg, "colorize-unet", setup)
+            assert again["load_ms"] < last["load_ms"], (again, last)
+            print(
+                f"\nfirst-run colorize in a fresh page: run {seconds:.1f} s, longest main-thread stall "
+                f"{stall:.0f} ms, longest task {longtask:.0f} ms; second run: stall {stall2:.0f} ms"
+            )
+            assert stall < 500, f"the main thread stalled {stall:.0f} ms on a first colorize run"
+            assert longtask < 250, f"one main-thread task took {longtask:.0f} ms on a first colorize run"
+            assert stall2 < 500, f"the main thread stalled {stall2:.0f} ms"
+            assert net.outside == [], net.outside
+            assert not [c for c in console if c.startswith("pageerror")], console
+        finally:
+            # this notebook's kernel is not needed by the tests that follow
+            pg.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+            pg.context.browser.close()
 
 
 def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, list[str]]) -> None:

@@ -1,31 +1,26 @@
 // The browser engine on the page's main thread: receives the plan from Python, asks Python once
 // per page for what it lacks (onnxruntime-web's WASM build, or its WebGPU build where the page
-// has a hardware adapter; model bytes, checked by sha256 here), runs
-// the plan in a module Web Worker started from the bundled worker code, and hands tiles to the
-// view and the encoded result back to Python. The main thread only paints.
+// has a hardware adapter; model bytes), collects the pieces they come in and transfers them to a module
+// Web Worker started from the bundled worker code, which keeps them, checks each model's sha256
+// and runs the plan; tiles go to the view and the encoded result back to Python. The main thread
+// only paints: nothing here copies, hashes or loops over the assets' bytes.
 
+import type { EngineAssetsMsg } from "../protocol";
 import { probeGpu, wantsGpu } from "./gpu";
 import type { EngineCard, FromWorker, ImageKind, PlanSpec, ProviderChoice, ToWorker } from "./types";
 
-/** Delivered once per page (shared by every widget view): the ORT binaries and verified models. */
-const assets: {
-  worker: ArrayBuffer | null;
-  wasm: ArrayBuffer | null;
-  wasm_webgpu: ArrayBuffer | null;
-  models: Map<string, ArrayBuffer>;
-} = {
-  worker: null,
-  wasm: null,
-  wasm_webgpu: null,
-  models: new Map(),
-};
+/**
+ * What the page has delivered (shared by every widget view). The bytes themselves are not kept
+ * here: each asset goes to the worker once, transferred (never copied), and the worker keeps the
+ * ORT binaries and the models (checking each model's sha256 before its first use).
+ */
+const delivered = { wasm: false, wasm_webgpu: false, models: new Set<string>() };
 let worker: Worker | null = null;
-const sent = { wasm: false, wasm_webgpu: false };
 const listeners = new Set<(msg: FromWorker) => void>();
 
-function engineWorker(code: ArrayBuffer): Worker {
+function engineWorker(code: ArrayBuffer[]): Worker {
   if (worker) return worker;
-  const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+  const url = URL.createObjectURL(new Blob(code, { type: "text/javascript" }));
   worker = new Worker(url, { type: "module", name: "enhance-widget-engine" });
   worker.onmessage = (e: MessageEvent<FromWorker>) => {
     for (const fn of listeners) fn(e.data);
@@ -33,15 +28,26 @@ function engineWorker(code: ArrayBuffer): Worker {
   return worker;
 }
 
-export async function sha256Hex(data: ArrayBuffer): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
+/** The bytes of a DataView: its own ArrayBuffer where it spans all of it (as JupyterLab's
+ * deserializing gives each buffer), so nothing is copied; else a copy of just those bytes. */
 function bufferOf(view: DataView | ArrayBuffer): ArrayBuffer {
   if (view instanceof ArrayBuffer) return view;
-  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
+  const whole = view.buffer;
+  if (whole instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === whole.byteLength)
+    return whole;
+  return whole.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }
+
+/** One asset arriving in pieces (see `engine-assets` in protocol.py): the pieces' own buffers,
+ * kept as they came (the worker joins them: the main thread neither copies nor allocates them). */
+interface Incoming {
+  pieces: ArrayBuffer[];
+  got: number;
+  size: number;
+}
+
+/** An `engine-assets` message as the runner reads it (its `kind` already dispatched on). */
+export type EngineAssetsPiece = Omit<EngineAssetsMsg, "kind">;
 
 export interface EngineRunMsg {
   kind: string;
@@ -65,6 +71,8 @@ export interface RunnerHost {
 export class BrowserRunner {
   private job: number | null = null;
   private pending: (EngineRunMsg & { build: "wasm" | "wasm_webgpu" }) | null = null;
+  private incoming = new Map<string, Incoming>();
+  private incomingJob: number | null = null;
   private readonly onWorker = (msg: FromWorker) => this.fromWorker(msg);
 
   constructor(
@@ -95,81 +103,112 @@ export class BrowserRunner {
     if (this.pending !== claim) return;
     const build = gpu ? "wasm_webgpu" : "wasm";
     claim.build = build;
-    const missing = msg.cards.map((c) => c.sha256).filter((s) => !assets.models.has(s));
+    const missing = msg.cards.map((c) => c.sha256).filter((s) => !delivered.models.has(s));
     this.host.send({
       kind: "engine-need",
       job: msg.job,
       view: this.view,
-      worker: !assets.worker,
-      wasm: build === "wasm" && !assets.wasm,
-      wasm_webgpu: build === "wasm_webgpu" && !assets.wasm_webgpu,
+      worker: !worker,
+      wasm: build === "wasm" && !delivered.wasm,
+      wasm_webgpu: build === "wasm_webgpu" && !delivered.wasm_webgpu,
       models: [...new Set(missing)],
     });
   }
 
-  /** Python's answer to engine-need: store (after checking sha256) and start the worker. */
-  async onAssets(
-    msg: { job: number; view: string; names: string[] },
-    buffers: (DataView | ArrayBuffer)[],
-  ): Promise<void> {
+  /**
+   * One piece of Python's answer to engine-need (each asset arrives in pieces of at most 1 MiB,
+   * so that no one kernel message holds the main thread long): collect the pieces and, once
+   * every asset is complete, start the run in the worker.
+   */
+  onAssets(msg: EngineAssetsPiece, buffers: (DataView | ArrayBuffer)[]): void {
     const run = this.pending;
     if (msg.view !== this.view || !run || run.job !== msg.job) return;
-    this.pending = null;
     try {
-      for (let i = 0; i < msg.names.length; i++) {
-        const name = msg.names[i] as string;
-        const buf = buffers[i];
-        if (!buf) throw new Error(`asset ${name} arrived without its bytes`);
-        const data = bufferOf(buf);
-        if (name === "worker") {
-          assets.worker = data;
-          continue;
-        }
-        if (name === "wasm" || name === "wasm-webgpu") {
-          assets[name === "wasm" ? "wasm" : "wasm_webgpu"] = data;
-          continue;
-        }
-        const digest = await sha256Hex(data);
-        if (digest !== name) {
-          throw new Error(
-            `model bytes have sha256 ${digest.slice(0, 16)}…, expected ${name.slice(0, 16)}…; refusing to run them`,
-          );
-        }
-        assets.models.set(name, data);
+      if (msg.names.length === 0) {
+        this.pending = null; // the page lacks nothing
+        this.start(run, new Map());
+        return;
       }
-      const source = this.host.source();
-      if (!source) throw new Error("no source image in the page");
-      const models: Record<string, ArrayBuffer> = {};
-      for (const c of run.cards) {
-        const m = assets.models.get(c.sha256);
-        if (!m) throw new Error(`model ${c.id} is missing in the page`);
-        models[c.sha256] = m;
+      const { name = "", offset = 0, size = 0 } = msg;
+      const buf = buffers[0];
+      if (!buf) throw new Error(`asset ${name} arrived without its bytes`);
+      if (this.incomingJob !== run.job) {
+        this.incoming = new Map();
+        this.incomingJob = run.job;
       }
-      if (!assets.worker) throw new Error("the engine's worker code was not delivered");
-      const w = engineWorker(assets.worker);
-      const msgOut: ToWorker = {
-        type: "run",
-        job: run.job,
-        plan: run.plan,
-        cards: run.cards,
-        source: source.slice(0),
-        image: run.image,
-        tta: run.tta,
-        provider: run.provider,
-        // each binary crosses to the worker once; the worker keeps it
-        wasm: sent.wasm ? null : assets.wasm,
-        wasm_webgpu: sent.wasm_webgpu ? null : assets.wasm_webgpu,
-        models,
-      };
-      sent.wasm ||= assets.wasm !== null;
-      sent.wasm_webgpu ||= assets.wasm_webgpu !== null;
-      this.job = run.job;
-      this.tiles = 0;
-      w.postMessage(msgOut);
+      let part = this.incoming.get(name);
+      if (!part) {
+        part = { pieces: [], got: 0, size };
+        this.incoming.set(name, part);
+      }
+      if (offset !== part.got || part.got + buf.byteLength > size) {
+        throw new Error(`asset ${name} arrived out of order`);
+      }
+      part.pieces.push(bufferOf(buf));
+      part.got += buf.byteLength;
+      const complete = msg.names.every((n) => {
+        const p = this.incoming.get(n);
+        return p !== undefined && p.got >= p.size;
+      });
+      if (!complete) return;
+      this.pending = null;
+      const assets = new Map<string, ArrayBuffer[]>();
+      for (const n of msg.names) assets.set(n, this.incoming.get(n)?.pieces ?? []);
+      this.incoming = new Map();
+      this.incomingJob = null;
+      this.start(run, assets);
     } catch (err) {
+      this.pending = null;
+      this.incoming = new Map();
+      this.incomingJob = null;
       const e = err instanceof Error ? err : new Error(String(err));
-      this.host.send({ kind: "engine-error", job: run.job, type: "ModelIntegrityError", message: e.message });
+      this.host.send({ kind: "engine-error", job: run.job, type: "Error", message: e.message });
     }
+  }
+
+  /** Every asset is here: hand them to the worker (transferred, so nothing is copied on the main
+   * thread; the worker checks each model's sha256 before it uses it) and start the run. */
+  private start(run: EngineRunMsg, assets: Map<string, ArrayBuffer[]>): void {
+    const source = this.host.source();
+    if (!source) throw new Error("no source image in the page");
+    const code = assets.get("worker");
+    if (!worker && !code) throw new Error("the engine's worker code was not delivered");
+    const w = worker ?? engineWorker(code as ArrayBuffer[]);
+    const wasm = assets.get("wasm") ?? null;
+    const wasmGpu = assets.get("wasm-webgpu") ?? null;
+    const models: Record<string, ArrayBuffer[]> = {};
+    for (const c of run.cards) {
+      const m = assets.get(c.sha256);
+      if (m) models[c.sha256] = m;
+      else if (!delivered.models.has(c.sha256)) throw new Error(`model ${c.id} is missing in the page`);
+    }
+    const src = source.slice(0);
+    const msgOut: ToWorker = {
+      type: "run",
+      job: run.job,
+      plan: run.plan,
+      cards: run.cards,
+      source: src,
+      image: run.image,
+      tta: run.tta,
+      provider: run.provider,
+      // each binary and model crosses to the worker once, which keeps it
+      wasm,
+      wasm_webgpu: wasmGpu,
+      models,
+    };
+    const transfer: ArrayBuffer[] = [
+      src,
+      ...Object.values(models).flat(),
+      ...(wasm ?? []),
+      ...(wasmGpu ?? []),
+    ];
+    delivered.wasm ||= wasm !== null;
+    delivered.wasm_webgpu ||= wasmGpu !== null;
+    for (const sha of Object.keys(models)) delivered.models.add(sha);
+    this.job = run.job;
+    this.tiles = 0;
+    w.postMessage(msgOut, transfer);
   }
 
   cancel(job: number): void {
@@ -203,6 +242,8 @@ export class BrowserRunner {
         break;
       case "error":
         this.job = null;
+        // the worker refused a model's bytes (and dropped them): ask for them again next time
+        if (msg.error === "ModelIntegrityError") delivered.models.clear();
         this.host.send({ kind: "engine-error", job: msg.job, type: msg.error, message: msg.message });
         break;
     }

@@ -67,10 +67,13 @@ export type ToWorker =
       image: ImageKind;
       tta: boolean;
       provider: ProviderChoice;
-      wasm: ArrayBuffer | null;
+      /** Binaries and models come as the pieces they arrived in from Python (the worker joins
+       * them), each only the first time; the worker keeps them. */
+      wasm: ArrayBuffer[] | null;
       /** onnxruntime-web's WebGPU build (asyncify); sent only where the page has an adapter. */
-      wasm_webgpu: ArrayBuffer | null;
-      models: Record<string, ArrayBuffer>;
+      wasm_webgpu: ArrayBuffer[] | null;
+      /** models not sent before, by sha256 (the worker checks their sha256 and keeps them) */
+      models: Record<string, ArrayBuffer[]>;
     }
   | { type: "cancel"; job: number };
 

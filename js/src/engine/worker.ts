@@ -19,6 +19,8 @@ const scope = self as unknown as {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
 };
 const sessions = new Map<string, Session>();
+/** Model bytes by sha256, each checked once (a promise, so concurrent runs share the check). */
+const models = new Map<string, Promise<ArrayBuffer>>();
 const cancelled = new Set<number>();
 const builds: Record<Build, { ort: Ort; binary: boolean }> = {
   wasm: { ort: ortWasm, binary: false },
@@ -27,15 +29,53 @@ const builds: Record<Build, { ort: Ort; binary: boolean }> = {
 
 class Cancelled extends Error {}
 
+class ModelIntegrityError extends Error {
+  override name = "ModelIntegrityError";
+}
+
+async function sha256Hex(data: ArrayBuffer): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Keep a model the page delivered (the first delivery of each wins); its sha256 is checked here,
+ * off the page's main thread, before any session is made from it. */
+function keepModel(sha256: string, bytes: ArrayBuffer): void {
+  if (models.has(sha256)) return;
+  const checked = sha256Hex(bytes).then((digest) => {
+    if (digest !== sha256) {
+      models.delete(sha256);
+      throw new ModelIntegrityError(
+        `model bytes have sha256 ${digest.slice(0, 16)}…, expected ${sha256.slice(0, 16)}…; refusing to run them`,
+      );
+    }
+    return bytes;
+  });
+  checked.catch(() => {}); // reported by the run that awaits it
+  models.set(sha256, checked);
+}
+
 function post(msg: FromWorker, transfer: Transferable[] = []): void {
   scope.postMessage(msg, transfer);
 }
 
+/** An asset's bytes from the pieces the page passed on as they came from Python. */
+function join(pieces: ArrayBuffer[]): ArrayBuffer {
+  if (pieces.length === 1) return pieces[0] as ArrayBuffer;
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of pieces) {
+    out.set(new Uint8Array(p), at);
+    at += p.byteLength;
+  }
+  return out.buffer;
+}
+
 /** The first time a build is used its binary must be there: nothing is ever fetched. */
-function setBinary(build: Build, bytes: ArrayBuffer | null): void {
+function setBinary(build: Build, pieces: ArrayBuffer[] | null): void {
   const b = builds[build];
-  if (b.binary || !bytes) return;
-  b.ort.env.wasm.wasmBinary = bytes;
+  if (b.binary || !pieces) return;
+  b.ort.env.wasm.wasmBinary = join(pieces);
   b.ort.env.wasm.numThreads = 1;
   b.ort.env.wasm.proxy = false;
   b.binary = true;
@@ -56,16 +96,13 @@ async function choose(requested: ProviderChoice): Promise<{ engine: Engine; note
   return { engine: { build: "webgpu", provider: "webgpu" }, note: "" };
 }
 
-async function session(
-  card: EngineCard,
-  models: Record<string, ArrayBuffer>,
-  engine: Engine,
-): Promise<Session> {
+async function session(card: EngineCard, engine: Engine): Promise<Session> {
   const key = `${engine.build}/${engine.provider}/${card.sha256}`;
   const known = sessions.get(key);
   if (known) return known;
-  const bytes = models[card.sha256];
-  if (!bytes) throw new Error(`model ${card.id} was not delivered to the page`);
+  const pending = models.get(card.sha256);
+  if (!pending) throw new Error(`model ${card.id} was not delivered to the page`);
+  const bytes = await pending;
   const b = builds[engine.build];
   if (!b.binary) throw new Error(`onnxruntime-web's ${engine.build} binary was not delivered`);
   const s = await b.ort.InferenceSession.create(new Uint8Array(bytes), {
@@ -368,7 +405,7 @@ async function runPlan(msg: RunMsg, engine: Engine, rgb0: Float32Array): Promise
   const rt = builds[engine.build].ort;
   const t0 = performance.now();
   const sess: Session[] = [];
-  for (const card of cards) sess.push(await session(card, msg.models, engine));
+  for (const card of cards) sess.push(await session(card, engine));
   const loadMs = performance.now() - t0;
   const tileMs: number[] = [];
   const passMs: number[] = [];
@@ -404,6 +441,7 @@ async function run(msg: RunMsg): Promise<void> {
   const { job, plan, cards } = msg;
   setBinary("wasm", msg.wasm);
   setBinary("webgpu", msg.wasm_webgpu);
+  for (const [sha256, pieces] of Object.entries(msg.models)) keepModel(sha256, join(pieces));
   if (cards.length !== plan.passes.length)
     throw new Error(`${cards.length} model cards for ${plan.passes.length} passes`);
   const src = await decode(msg.source);

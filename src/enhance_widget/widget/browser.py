@@ -29,6 +29,10 @@ WASM_WEBGPU_FILE = "ort-wasm-simd-threaded.asyncify.wasm"
 ASSET_FILES = {"worker": WORKER_FILE, "wasm": WASM_FILE, "wasm-webgpu": WASM_WEBGPU_FILE}
 ENGINES = ("kernel", "browser")
 PROVIDERS = ("auto", "webgpu", "wasm")
+ASSET_CHUNK = 1 << 20
+"""Assets travel to the page in messages of at most this many bytes: the page's main thread
+receives each kernel message in one task (the websocket frame, JupyterLab's deserializing), so
+a 10-25 MB message in one piece stalls it for hundreds of milliseconds; 1 MiB pieces take a few."""
 """Browser-engine providers: ``auto`` is WebGPU where the page has a hardware adapter (not a
 software one such as SwiftShader, slower than WASM), else WASM; ``webgpu`` takes any adapter."""
 
@@ -165,6 +169,32 @@ def asset_bytes(name: str, cards: list[Any]) -> bytes:
         if card.sha256 == name:
             return read_verified(card)
     raise EnhanceError(f"no model with sha256 {name[:16]}... in this job")
+
+
+def asset_messages(
+    job: int, view: str, names: list[str], blobs: list[bytes]
+) -> list[tuple[dict[str, Any], list[bytes]]]:
+    """The ``engine-assets`` messages for ``names``: each asset in pieces of at most
+    :data:`ASSET_CHUNK` bytes, in order, one buffer a message (the page puts them together); one
+    message without buffers where the page lacks nothing (it starts the run on that answer)."""
+    from . import protocol as P
+
+    if not names:
+        return [({"kind": P.ENGINE_ASSETS, "job": job, "view": view, "names": []}, [])]
+    out: list[tuple[dict[str, Any], list[bytes]]] = []
+    for name, data in zip(names, blobs, strict=True):
+        for offset in range(0, max(len(data), 1), ASSET_CHUNK):
+            content = {
+                "kind": P.ENGINE_ASSETS,
+                "job": job,
+                "view": view,
+                "names": names,
+                "name": name,
+                "offset": offset,
+                "size": len(data),
+            }
+            out.append((content, [data[offset : offset + ASSET_CHUNK]]))
+    return out
 
 
 def png_kind(png: bytes) -> dict[str, bool]:

@@ -352,7 +352,7 @@ class Controller:
         self._finish(job, "error", {"kind": P.RUN_ERROR, **error}, {"status": "error", "error": error})
 
     def _serve_assets(self, job: Job, content: dict[str, Any]) -> None:
-        from .browser import asset_bytes
+        from .browser import asset_bytes, asset_messages
 
         view = str(content.get("view"))
         if job.view is not None and job.view != view:
@@ -364,9 +364,8 @@ class Controller:
         if job.engine_started is None:
             job.engine_started = time.perf_counter()
         self.sink.update_state(progress=self._progress(job))
-        self.sink.send_message(
-            {"kind": P.ENGINE_ASSETS, "job": job.id, "view": view, "names": names}, buffers
-        )
+        for content, pieces in asset_messages(job.id, view, names, buffers):
+            self.sink.send_message(content, pieces)
 
     def _browser_done(self, job: Job, content: dict[str, Any], png: bytes) -> None:
         from .browser import browser_record, make_result, png_size

@@ -55,7 +55,11 @@ SAVED: Final = "saved"
 ENGINE_RUN: Final = "engine-run"
 """Run a plan in the page: ``{"kind", "job", "plan": Plan.to_dict(), "cards": [...]}``."""
 ENGINE_ASSETS: Final = "engine-assets"
-"""``{"kind", "job", "view", "names"}``; one buffer per name ("wasm" or a model's sha256)."""
+"""``{"kind", "job", "view", "names", "name", "offset", "size"}`` and one buffer: the bytes at
+``offset`` of asset ``name`` (``size`` bytes in all; at most ``browser.ASSET_CHUNK`` a message);
+``names`` lists every asset of this answer ("worker", "wasm", "wasm-webgpu" or a model's sha256),
+each sent in order, so the page starts the run once all of them are complete. Where the page
+lacks nothing: one ``{"kind", "job", "view", "names": []}`` without buffers."""
 ENGINE_CANCEL: Final = "engine-cancel"
 """``{"kind", "job"}``: stop the browser engine within one tile."""
 
