@@ -52,8 +52,9 @@ print(w.engine, w.status, *w.source_size, job, run["kind"], run["plan"]["total_t
 # the page asks for its assets, then reports a result (here: the source PNG stands in for it)
 w._on_custom(w, {"kind": P.ENGINE_NEED, "job": job, "view": "v1", "worker": True, "wasm": False,
                  "models": [run["cards"][0]["sha256"]]}, [])
-assets = sent[-1]
-print(assets[0]["names"][0], len(assets[1]))
+pieces = [(c, b) for c, b in sent if c["kind"] == P.ENGINE_ASSETS]
+names = pieces[0][0]["names"]
+print(len(names), names[0], {c["name"] for c, _ in pieces} == set(names), all(len(b) == 1 for _, b in pieces))
 png = sample_image_path().read_bytes()
 w._on_custom(w, {"kind": P.ENGINE_DONE, "job": job, "provider": "wasm", "version": "1.30.0",
                  "tile_ms": [1.0] * 9, "pass_ms": [9.0], "load_ms": 1.0}, [memoryview(png)])
@@ -76,5 +77,6 @@ def test_widget_without_numpy_pillow_onnxruntime_uses_the_browser_engine() -> No
         "9",
         "onnxruntime-web",
     ]
-    assert lines[1].split() == ["worker", "2"]  # worker code + model bytes (the wasm was not asked for)
+    # worker code + model bytes (the wasm was not asked for), one buffer per piece
+    assert lines[1].split() == ["2", "worker", "True", "True"]
     assert lines[2].split() == ["done", "PngResult", "True", "browser", "wasm"]
