@@ -1,0 +1,141 @@
+"""The colorize recipe's decoding rewrite (models/recipes/colorize/bayes_decode.py) on a small graph.
+
+A stand-in for a raw export (L -> 1x1 "head" Conv -> Softmax -> "decode" Conv -> 2x Resize) with
+random weights is rewritten and run with onnxruntime; the result must equal a direct numpy
+implementation of the documented rule, and the rewrite must be deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("skimage")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
+from bayes_decode import bin_centres, ciede2000_cost, rewrite  # noqa: E402
+
+Q = 12  # bins in the stand-in
+
+
+def _raw_export(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    head_w = rng.normal(0, 3, (Q, 1, 1, 1)).astype(np.float32)
+    head_b = rng.normal(0, 1, Q).astype(np.float32)
+    centres = rng.uniform(-60, 60, (Q, 2)).astype(np.float32)
+    dec_w = (centres.T / 128.0).reshape(2, Q, 1, 1).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["L", "head.w", "head.b"], ["logits"], name="/net/head/Conv"),
+        helper.make_node("Softmax", ["logits"], ["p"], name="/Softmax", axis=1),
+        helper.make_node("Conv", ["p", "decode.weight"], ["ab_half"], name="/decode/Conv"),
+        helper.make_node("Resize", ["ab_half", "", "scales"], ["ab"], name="/Resize", mode="linear"),
+    ]
+    inits = [
+        numpy_helper.from_array(head_w, "head.w"),
+        numpy_helper.from_array(head_b, "head.b"),
+        numpy_helper.from_array(dec_w, "decode.weight"),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "raw",
+        [helper.make_tensor_value_info("L", TensorProto.FLOAT, [1, 1, None, None])],
+        [helper.make_tensor_value_info("ab", TensorProto.FLOAT, [1, 2, None, None])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model, head_w[:, 0, 0, 0], head_b, centres
+
+
+def _numpy_decode(x: np.ndarray, w: np.ndarray, b: np.ndarray, centres: np.ndarray, **k: float) -> np.ndarray:
+    """The documented rule, at half resolution (before the 2x resize), in ab/128 units."""
+    logits = w[:, None, None] * x[0, 0][None] + b[:, None, None]
+    z = logits / k["t"]
+    p = np.exp(z - z.max(0))
+    p /= p.sum(0)
+    cost = np.einsum("ck,khw->chw", ciede2000_cost(centres), p)
+    r = np.exp(-(cost - cost.min(0)) / k["tau"])
+    r /= r.sum(0)
+    ab = np.einsum("qhw,qc->chw", r, centres) * k["scale"]
+    if k["floor"] > 0:
+        cf = np.sqrt(ab[0].var() + ab[1].var()) + 0.3 * np.hypot(ab[0].mean(), ab[1].mean())
+        ab = ab * np.clip(k["floor"] / max(cf, 1e-6), 1.0, 3.0)
+    return ab / 128.0
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray, output: str = "ab") -> np.ndarray:
+    if output != "ab":
+        model.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run([output], {"L": x})[0])
+
+
+def test_cost_matrix_is_ciede2000_at_equal_lightness() -> None:
+    centres = np.array([[0, 0], [20, 0], [0, -30]], np.float32)
+    cost = ciede2000_cost(centres)
+    assert cost.shape == (3, 3) and np.allclose(np.diag(cost), 0)
+    assert np.allclose(cost, cost.T, atol=1e-4)
+    assert cost[0, 1] > 5 and cost[0, 2] > cost[0, 1]  # 30 units of chroma differ more than 20
+
+
+def test_bin_centres_are_read_from_the_decode_conv() -> None:
+    model, _, _, centres = _raw_export()
+    np.testing.assert_allclose(bin_centres(model), centres, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"t": 2.0, "tau": 0.5, "scale": 1.0, "floor": 0.0},
+        {"t": 1.0, "tau": 0.25, "scale": 1.3, "floor": 0.0},
+        {"t": 2.0, "tau": 0.5, "scale": 0.2, "floor": 10.0},  # the floor lifts a muted prediction
+        {"t": 2.0, "tau": 0.5, "scale": 0.05, "floor": 200.0},  # the gain is capped at 3
+    ],
+)
+def test_rewritten_graph_equals_the_numpy_rule(settings: dict[str, float]) -> None:
+    raw, w, b, centres = _raw_export()
+    x = np.random.default_rng(1).random((1, 1, 6, 10)).astype(np.float32)
+    model = rewrite(raw, settings["t"], settings["tau"], settings["scale"], settings["floor"])
+    got = _run(model, x)
+    assert got.shape == (1, 2, 12, 20)
+    want_half = _numpy_decode(x, w, b, centres, **settings)
+    # compare at half resolution: every other pixel of the 2x linear resize is not an exact copy,
+    # so run the same resize on the numpy result through a one-node graph
+    resize = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="linear")],
+            "r",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 10])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    sess = ort.InferenceSession(resize.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(["y"], {"x": want_half[None].astype(np.float32)})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)  # float32 graph vs float64 numpy
+    if settings["floor"] == 200.0:
+        plain = _numpy_decode(x, w, b, centres, **{**settings, "floor": 0.0})
+        np.testing.assert_allclose(want_half, plain * 3.0, rtol=1e-5)
+
+
+def test_rewrite_is_deterministic_and_leaves_the_raw_model_alone() -> None:
+    raw, *_ = _raw_export()
+    before = raw.SerializeToString()
+    a = rewrite(raw, 2.0, 0.5, 1.0, 10.0).SerializeToString()
+    b = rewrite(raw, 2.0, 0.5, 1.0, 10.0).SerializeToString()
+    assert hashlib.sha256(a).digest() == hashlib.sha256(b).digest()
+    assert raw.SerializeToString() == before
+
+
+def test_bad_settings_are_refused() -> None:
+    raw, *_ = _raw_export()
+    with pytest.raises(ValueError, match="must be positive"):
+        rewrite(raw, 0.0, 0.5, 1.0)
