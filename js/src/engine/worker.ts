@@ -5,14 +5,14 @@ import * as ortWasm from "onnxruntime-web/wasm";
 import * as ortGpu from "onnxruntime-web/webgpu";
 import { axisWeights, cutPadded } from "./blend";
 import { probeGpu, wantsGpu } from "./gpu";
+import { extraFeeds, infer, inferLab, type Ort, type PassRun, type Session } from "./infer";
 import { colorize } from "./lab";
-import { decode, encodePng, flipW, outputPlanes, resizePlane, rotate, toByte } from "./pixels";
+import { outputPlanes, resizePlane, toByte } from "./pixels";
+import { decode, encodePng } from "./png";
+import { augmentedMean, undoInterleaved, undoPlanar } from "./tta";
 import type { EngineCard, FromWorker, PassSpec, ProviderChoice, ToWorker } from "./types";
 
-/** onnxruntime-web's plain WASM build, or its WebGPU build (asyncify; also runs the wasm EP). */
-type Ort = typeof ortWasm;
 type Build = "wasm" | "webgpu";
-type Session = ortWasm.InferenceSession;
 
 const scope = self as unknown as {
   postMessage(msg: FromWorker, transfer?: Transferable[]): void;
@@ -28,6 +28,10 @@ const builds: Record<Build, { ort: Ort; binary: boolean }> = {
 };
 
 class Cancelled extends Error {}
+
+function checkCancel(job: number): void {
+  if (cancelled.has(job)) throw new Cancelled();
+}
 
 class ModelIntegrityError extends Error {
   override name = "ModelIntegrityError";
@@ -113,101 +117,6 @@ async function session(card: EngineCard, engine: Engine): Promise<Session> {
   return s;
 }
 
-function toTensor(rt: Ort, patch: Float32Array, pw: number, ph: number, card: EngineCard): ortWasm.Tensor {
-  const k = card.value_range;
-  if (card.layout === "NHWC") {
-    const data = k === 1 ? patch : patch.map((v) => v * k);
-    return new rt.Tensor("float32", data, [1, ph, pw, 3]);
-  }
-  const plane = pw * ph;
-  const data = new Float32Array(plane * 3);
-  for (let i = 0; i < plane; i++) {
-    data[i] = (patch[i * 3] ?? 0) * k;
-    data[plane + i] = (patch[i * 3 + 1] ?? 0) * k;
-    data[2 * plane + i] = (patch[i * 3 + 2] ?? 0) * k;
-  }
-  return new rt.Tensor("float32", data, [1, 3, ph, pw]);
-}
-
-/** Model output as HxWx3 float (0..1 scale), whatever its layout and channel count. */
-function fromTensor(t: ortWasm.Tensor, card: EngineCard): { y: Float32Array; w: number; h: number } {
-  const d = t.dims;
-  if (d.length !== 4 || d[0] !== 1) throw new Error(`model ${card.id} returned shape [${d.join(", ")}]`);
-  const nchw = card.layout === "NCHW";
-  const h = Number(nchw ? d[2] : d[1]);
-  const w = Number(nchw ? d[3] : d[2]);
-  const c = Number(nchw ? d[1] : d[3]);
-  const src = t.data as Float32Array;
-  const k = card.value_range;
-  const y = new Float32Array(w * h * 3);
-  const plane = w * h;
-  for (let i = 0; i < plane; i++) {
-    for (let ch = 0; ch < 3; ch++) {
-      const cc = c === 1 ? 0 : ch;
-      const v = nchw ? src[cc * plane + i] : src[i * c + cc];
-      y[i * 3 + ch] = k === 1 ? (v ?? 0) : (v ?? 0) / k;
-    }
-  }
-  return { y, w, h };
-}
-
-/** What one pass runs with: the build, its session, the model's card and constant inputs. */
-interface PassRun {
-  job: number;
-  rt: Ort;
-  sess: Session;
-  card: EngineCard;
-  outName: string;
-  extras: Record<string, ortWasm.Tensor>;
-  tta: boolean;
-}
-
-/** engine.py `extra_feeds`: each non-image input is a constant float32 tensor. */
-function extraFeeds(rt: Ort, card: EngineCard): Record<string, ortWasm.Tensor> {
-  const feeds: Record<string, ortWasm.Tensor> = {};
-  for (const e of card.extra) {
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    feeds[e.name] = new rt.Tensor("float32", new Float32Array(n).fill(e.value), e.shape);
-  }
-  return feeds;
-}
-
-/** One model call on an HxWx3 patch; the output (HxWx3, scaled) is checked against the card. */
-async function infer(r: PassRun, patch: Float32Array, pw: number, ph: number): Promise<Float32Array> {
-  const { card } = r;
-  const res = await r.sess.run({ [card.input_name]: toTensor(r.rt, patch, pw, ph, card), ...r.extras });
-  const tensor = res[r.outName];
-  if (!tensor) throw new Error(`model ${card.id} has no output ${r.outName}`);
-  const { y, w, h } = fromTensor(tensor, card);
-  tensor.dispose();
-  const s = card.scale;
-  if (w !== pw * s || h !== ph * s) {
-    throw new Error(`model ${card.id} returned ${w}x${h} for a ${pw}x${ph} input; its card says scale x${s}`);
-  }
-  return y;
-}
-
-/** runtimes/tta.py: the mean over the 8 flips/rotations, summed in float32 in the same order. */
-async function inferTta(r: PassRun, patch: Float32Array, pw: number, ph: number): Promise<Float32Array> {
-  const s = r.card.scale;
-  let total: Float32Array | null = null;
-  for (const flip of [false, true]) {
-    const xf = flip ? flipW(patch, pw, ph) : patch;
-    for (let k = 0; k < 4; k++) {
-      const x = rotate(xf, pw, ph, k);
-      const y = await infer(r, x.a, x.w, x.h);
-      const back = rotate(y, x.w * s, x.h * s, -k);
-      const yb = flip ? flipW(back.a, back.w, back.h) : back.a;
-      if (total === null) total = yb;
-      else for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (yb[i] ?? 0);
-      if (cancelled.has(r.job)) throw new Cancelled();
-    }
-  }
-  if (!total) throw new Error("no augmentation ran");
-  for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) / 8;
-  return total;
-}
-
 async function runPass(
   r: PassRun,
   src: Float32Array,
@@ -224,12 +133,22 @@ async function runPass(
   for (const tile of pp.tiles) {
     // a cancel request is a message: let it in between tiles
     await new Promise((res) => setTimeout(res, 0));
-    if (cancelled.has(job)) throw new Cancelled();
+    checkCancel(job);
     const [x0, y0, x1, y1] = tile.in_box;
     const [pw, ph] = tile.padded;
     const patch = cutPadded(src, srcW, tile.in_box, pw, ph, card.pad_mode);
     const t0 = performance.now();
-    const y = r.tta ? await inferTta(r, patch, pw, ph) : await infer(r, patch, pw, ph);
+    const y = r.tta
+      ? await augmentedMean(
+          patch,
+          pw,
+          ph,
+          3,
+          (a, w, h) => infer(r, a, w, h),
+          undoInterleaved(card.scale),
+          () => checkCancel(job),
+        )
+      : await infer(r, patch, pw, ph);
     const ms = performance.now() - t0;
     const yw = pw * s;
     const cw = (x1 - x0) * s;
@@ -284,49 +203,6 @@ async function runPass(
   return out;
 }
 
-/** One call of a colorize ("global-lab") model: L / 100 (`ph` x `pw`) in, a/128 and b/128 planes out. */
-async function inferLab(r: PassRun, x: Float32Array, pw: number, ph: number): Promise<Float32Array> {
-  const { card } = r;
-  const res = await r.sess.run({
-    [card.input_name]: new r.rt.Tensor("float32", x, [1, 1, ph, pw]),
-    ...r.extras,
-  });
-  const tensor = res[r.outName];
-  if (!tensor) throw new Error(`model ${card.id} has no output ${r.outName}`);
-  const d = tensor.dims.map(Number);
-  if (d.length !== 4 || d[0] !== 1 || d[1] !== 2 || d[2] !== ph || d[3] !== pw) {
-    tensor.dispose();
-    throw new Error(`model ${card.id} returned shape [${d.join(", ")}], expected [1, 2, ${ph}, ${pw}]`);
-  }
-  const y = Float32Array.from(tensor.data as Float32Array);
-  tensor.dispose();
-  return y;
-}
-
-/** runtimes/tta.py on the colorize model: the 8 flips/rotations of the L plane, a/b averaged. */
-async function inferLabTta(r: PassRun, x: Float32Array, pw: number, ph: number): Promise<Float32Array> {
-  const plane = pw * ph;
-  let total: Float32Array | null = null;
-  for (const flip of [false, true]) {
-    const xf = flip ? flipW(x, pw, ph, 1) : x;
-    for (let k = 0; k < 4; k++) {
-      const xt = rotate(xf, pw, ph, k, 1);
-      const y = await inferLab(r, xt.a, xt.w, xt.h);
-      const yb = new Float32Array(2 * plane);
-      for (let c = 0; c < 2; c++) {
-        const back = rotate(y.subarray(c * plane, (c + 1) * plane), xt.w, xt.h, -k, 1);
-        yb.set(flip ? flipW(back.a, back.w, back.h, 1) : back.a, c * plane);
-      }
-      if (total === null) total = yb;
-      else for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (yb[i] ?? 0);
-      if (cancelled.has(r.job)) throw new Cancelled();
-    }
-  }
-  if (!total) throw new Error("no augmentation ran");
-  for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) / 8;
-  return total;
-}
-
 /**
  * engine.py `run_global_lab`: one whole-image model call at the plan's working size (colorize.py
  * `colorize_array`, ported in lab.ts), reported and painted as one tile covering the output.
@@ -344,17 +220,27 @@ async function runGlobalLab(
   if (!tile || pp.tiles.length !== 1)
     throw new Error(`a global-lab pass has one tile, not ${pp.tiles.length}`);
   await new Promise((res) => setTimeout(res, 0));
-  if (cancelled.has(job)) throw new Cancelled();
+  checkCancel(job);
   const [w, h] = pp.in_size;
   const [ww, wh] = tile.padded;
   let ms = 0;
   const out = await colorize(src, w, h, ww, wh, card.strength, async (x, pw, ph) => {
     const t0 = performance.now();
-    const y = r.tta ? await inferLabTta(r, x, pw, ph) : await inferLab(r, x, pw, ph);
+    const y = r.tta
+      ? await augmentedMean(
+          x,
+          pw,
+          ph,
+          1,
+          (a, w, h) => inferLab(r, a, w, h),
+          undoPlanar(2),
+          () => checkCancel(job),
+        )
+      : await inferLab(r, x, pw, ph);
     ms += performance.now() - t0;
     return y;
   });
-  if (cancelled.has(job)) throw new Cancelled();
+  checkCancel(job);
   const [cx0, cy0, cx1, cy1] = tile.core_box;
   const kw = cx1 - cx0;
   const kh = cy1 - cy0;
