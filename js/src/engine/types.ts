@@ -1,6 +1,8 @@
 // Messages between the widget's main thread and its engine worker.
 
-export type Box = [number, number, number, number];
+import type { Box, TileMsg } from "../protocol";
+
+export type { Box };
 
 export interface EngineCard {
   id: string;
@@ -78,18 +80,7 @@ export type ToWorker =
   | { type: "cancel"; job: number };
 
 export type FromWorker =
-  | {
-      type: "tile";
-      job: number;
-      index: number;
-      total: number;
-      pass: number;
-      passes: number;
-      region: Box;
-      out_size: [number, number];
-      ms: number;
-      rgba: ArrayBuffer;
-    }
+  | (Omit<TileMsg, "kind"> & { type: "tile"; rgba: ArrayBuffer })
   | {
       type: "done";
       job: number;
