@@ -37,7 +37,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,30 +196,20 @@ def rewrite(raw: onnx.ModelProto, t: float, tau: float, scale: float, floor: flo
 
 
 def _metrics(model_bytes: bytes, ids: list[str]) -> dict[str, float]:
-    """Mean CIEDE2000 (model, grey), fraction better than grey, colourfulness ratio mean/min."""
+    """Mean CIEDE2000 (model, grey), fraction better than grey, colourfulness ratio mean/min, by the
+    acceptance protocol of evaluate.py run on the calibration photos."""
     import onnxruntime as ort
-    from PIL import Image
-    from skimage.color import deltaE_ciede2000
-
-    sys.path.insert(0, str(ROOT / "src"))
-    from enhance_widget.colorize import colorize_array, colourfulness, lab_to_rgb, rgb_to_lab
+    from evaluate import photo_rows
 
     sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
 
     def run(x: np.ndarray) -> np.ndarray:
         return np.asarray(sess.run(["ab"], {"L": x})[0], np.float32)
 
-    de, de_grey, cf = [], [], []
-    for name in ids:
-        orig = np.asarray(Image.open(CALIB_DIR / f"{name}.png").convert("RGB"), np.float32) / 255
-        lab = rgb_to_lab(orig)
-        zero = np.zeros_like(lab[..., 0])
-        grey = lab_to_rgb(np.stack([lab[..., 0], zero, zero], -1))
-        pred = colorize_array(grey, run, 256, 1.0)
-        de.append(float(np.mean(deltaE_ciede2000(lab, rgb_to_lab(pred)))))
-        de_grey.append(float(np.mean(deltaE_ciede2000(lab, rgb_to_lab(grey)))))
-        cf.append(colourfulness(pred) / max(colourfulness(orig), 1e-6))
-    d, dg = np.array(de), np.array(de_grey)
+    rows = photo_rows(CALIB_DIR, ids, run, None)
+    d = np.array([r["de2000_pred"] for r in rows])
+    dg = np.array([r["de2000_grey"] for r in rows])
+    cf = [r["cf_ratio"] for r in rows]
     return {
         "de2000": float(d.mean()),
         "de2000_grey": float(dg.mean()),

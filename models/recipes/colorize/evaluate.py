@@ -30,6 +30,7 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,40 @@ def de2000(a_rgb: np.ndarray, b_rgb: np.ndarray) -> float:
     return float(np.mean(deltaE_ciede2000(rgb_to_lab(a_rgb), rgb_to_lab(b_rgb))))
 
 
+def photo_rows(
+    photo_dir: Path,
+    ids: list[str],
+    run: Callable[[np.ndarray], np.ndarray],
+    mean_ab: tuple[float, float] | None,
+    verbose: bool = False,
+) -> list[dict[str, Any]]:
+    """The protocol on each photo: reduce to L, colorize (working size 256, strength 1), compare
+    with the original, the grey input and (``mean_ab`` given) the constant mean-a/b tint."""
+    rows: list[dict[str, Any]] = []
+    for name in ids:
+        orig = np.asarray(Image.open(photo_dir / f"{name}.png").convert("RGB"), dtype=np.float32) / 255
+        lab = rgb_to_lab(orig)
+        grey = lab_to_rgb(np.stack([lab[..., 0], np.zeros_like(lab[..., 0]), np.zeros_like(lab[..., 0])], -1))
+        pred = colorize_array(grey, run, WORKING_SIZE, 1.0)
+        cf_o = colourfulness(orig)
+        row: dict[str, Any] = {
+            "image": name,
+            "cf_orig": round(cf_o, 2),
+            "cf_pred": round(colourfulness(pred), 2),
+            "cf_ratio": round(colourfulness(pred) / max(cf_o, 1e-6), 3),
+            "de2000_pred": round(de2000(orig, pred), 3),
+            "de2000_grey": round(de2000(orig, grey), 3),
+        }
+        if mean_ab is not None:
+            tint = [np.full_like(lab[..., 0], v) for v in mean_ab]
+            row["de2000_meanab"] = round(de2000(orig, lab_to_rgb(np.stack([lab[..., 0], *tint], -1))), 3)
+        row["L_mae_255"] = round(float(np.mean(np.abs(rgb_to_lab(pred)[..., 0] - lab[..., 0]))) * 2.55, 3)
+        rows.append(row)
+        if verbose:
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "models" / "colorize-unet.onnx"))
@@ -83,29 +118,7 @@ def main() -> None:
         return np.asarray(sess.run(["ab"], {"L": x})[0], dtype=np.float32)
 
     ma, mb = train_mean_ab(Path(args.data))
-    rows: list[dict[str, Any]] = []
-    for name in IDS:
-        orig = np.asarray(Image.open(HELDOUT / f"{name}.png").convert("RGB"), dtype=np.float32) / 255
-        lab = rgb_to_lab(orig)
-        grey = lab_to_rgb(np.stack([lab[..., 0], np.zeros_like(lab[..., 0]), np.zeros_like(lab[..., 0])], -1))
-        meanab = lab_to_rgb(
-            np.stack([lab[..., 0], np.full_like(lab[..., 0], ma), np.full_like(lab[..., 0], mb)], -1)
-        )
-        pred = colorize_array(grey, run, WORKING_SIZE, 1.0)
-        cf_o = colourfulness(orig)
-        rows.append(
-            {
-                "image": name,
-                "cf_orig": round(cf_o, 2),
-                "cf_pred": round(colourfulness(pred), 2),
-                "cf_ratio": round(colourfulness(pred) / max(cf_o, 1e-6), 3),
-                "de2000_pred": round(de2000(orig, pred), 3),
-                "de2000_grey": round(de2000(orig, grey), 3),
-                "de2000_meanab": round(de2000(orig, meanab), 3),
-                "L_mae_255": round(float(np.mean(np.abs(rgb_to_lab(pred)[..., 0] - lab[..., 0]))) * 2.55, 3),
-            }
-        )
-        print(rows[-1], flush=True)
+    rows = photo_rows(HELDOUT, IDS, run, (ma, mb), verbose=True)
 
     # CPU time on a 1024x768 photo (img_001 resized), full pipeline and model alone.
     big = (
