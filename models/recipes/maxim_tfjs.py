@@ -46,7 +46,15 @@ import onnx
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_io import extract_package, merge_facts, npm_pack, package_description, package_license, sha256_of
+from recipe_io import (
+    extract_package,
+    merge_facts,
+    npm_pack,
+    npm_source,
+    package_description,
+    package_license,
+    sha256_of,
+)
 
 OPSET = 17
 TILE = 256
@@ -256,12 +264,7 @@ def build(
             "expected_sha256": spec.sha256,
             "sha256_matches": matched,
             "size_bytes": out.stat().st_size,
-            "source": {
-                "package": spec.package,
-                "path_in_package": spec.path,
-                "npm_integrity": npm["integrity"],
-                "npm_shasum": npm["shasum"],
-            },
+            "source": npm_source(spec.package, spec.path, npm),
             "license": license_facts,
             "patch": patch_facts,
             "tf2onnx_seconds": round(seconds, 1),

