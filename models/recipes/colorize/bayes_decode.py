@@ -37,11 +37,13 @@ import argparse
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+from ensemble import add_member, weights_to_fp16
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
@@ -128,13 +130,44 @@ def _floor_nodes(ab: str, out: str, floor: float) -> tuple[list[onnx.NodeProto],
     return nodes, inits
 
 
-def rewrite(raw: onnx.ModelProto, t: float, tau: float, scale: float, floor: float = 0.0) -> onnx.ModelProto:
-    """A copy of the raw export whose decoding is the minimum-expected-CIEDE2000 rule above."""
+def _posterior_nodes(logits: list[str], g: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """``bayes/p``: softmax(logits / t), averaged over the ensemble's members when there are several."""
+    mk = helper.make_node
+    if len(logits) == 1:
+        return [
+            mk("Mul", [logits[0], "bayes.inv_t"], ["bayes/logits_t"], name="/bayes/Temper"),
+            mk("Softmax", ["bayes/logits_t"], ["bayes/p"], name="/bayes/Posterior", axis=1),
+        ]
+    g.initializer.append(numpy_helper.from_array(np.array(1.0 / len(logits), np.float32), "bayes.inv_n"))
+    nodes = []
+    for k, lg in enumerate(logits):
+        nodes.append(mk("Mul", [lg, "bayes.inv_t"], [f"bayes/logits_t{k}"], name=f"/bayes/Temper{k}"))
+        nodes.append(
+            mk("Softmax", [f"bayes/logits_t{k}"], [f"bayes/p{k}"], name=f"/bayes/Posterior{k}", axis=1)
+        )
+    nodes.append(mk("Sum", [f"bayes/p{k}" for k in range(len(logits))], ["bayes/p_sum"], name="/bayes/Sum"))
+    nodes.append(mk("Mul", ["bayes/p_sum", "bayes.inv_n"], ["bayes/p"], name="/bayes/Average"))
+    return nodes
+
+
+def rewrite(
+    raw: onnx.ModelProto,
+    t: float,
+    tau: float,
+    scale: float,
+    floor: float = 0.0,
+    members: Sequence[onnx.ModelProto] = (),
+) -> onnx.ModelProto:
+    """A copy of the raw export whose decoding is the minimum-expected-CIEDE2000 rule above.
+
+    ``members``: further raw exports (same bins) whose posteriors are averaged with the main one's
+    (``p = mean_k softmax(logits_k / t)``) before the expected cost (``ensemble.py``)."""
     if t <= 0 or tau <= 0 or scale <= 0:
         raise ValueError(f"t, tau and scale must be positive, got {t}, {tau}, {scale}")
     model = onnx.ModelProto()
     model.CopyFrom(raw)
     g = model.graph
+    member_logits = [add_member(model, m, f"m{k + 2}/") for k, m in enumerate(members)]
     inits = {i.name: i for i in g.initializer}
     soft = _find(g, "Softmax", "Softmax")
     dec = _find(g, "Conv", "decode")
@@ -153,8 +186,7 @@ def rewrite(raw: onnx.ModelProto, t: float, tau: float, scale: float, floor: flo
         ]
     )
     new_nodes = [
-        helper.make_node("Mul", [logits_in, "bayes.inv_t"], ["bayes/logits_t"], name="/bayes/Temper"),
-        helper.make_node("Softmax", ["bayes/logits_t"], ["bayes/p"], name="/bayes/Posterior", axis=1),
+        *_posterior_nodes([logits_in, *member_logits], g),
         helper.make_node(
             "Conv", ["bayes/p", "bayes.cost"], ["bayes/expected_de"], name="/bayes/ExpectedCost"
         ),
@@ -220,11 +252,22 @@ def _metrics(model_bytes: bytes, ids: list[str]) -> dict[str, float]:
     }
 
 
-def calibrate(raw: onnx.ModelProto) -> tuple[dict[str, float], list[dict[str, Any]]]:
+def build(
+    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], fp16: bool, **dec: float
+) -> onnx.ModelProto:
+    """The shipped graph: ``rewrite`` with the members, weights stored as float16 if asked."""
+    model = rewrite(raw, dec["t"], dec["tau"], dec["scale"], dec["floor"], members=members)
+    return weights_to_fp16(model) if fp16 else model
+
+
+def calibrate(
+    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto] = (), fp16: bool = False
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Grid over (t, tau, scale, floor) on the calibration photos; the rule in the module docstring."""
     rows: list[dict[str, Any]] = []
     for t, tau, scale, floor in itertools.product(GRID_T, GRID_TAU, GRID_SCALE, GRID_FLOOR):
-        m = _metrics(rewrite(raw, t, tau, scale, floor).SerializeToString(), CALIB_IDS)
+        model = build(raw, members, fp16, t=t, tau=tau, scale=scale, floor=floor)
+        m = _metrics(model.SerializeToString(), CALIB_IDS)
         rows.append(
             {"t": t, "tau": tau, "scale": scale, "floor": floor, **{k: round(v, 4) for k, v in m.items()}}
         )
@@ -246,14 +289,24 @@ def main() -> None:
     ap.add_argument("--floor", type=float, default=10.0, help="minimum colourfulness (ab units); 0 = off")
     ap.add_argument("--calibrate", action="store_true", help="choose t, tau, scale on BSD100 img_021..100")
     ap.add_argument("--log", type=Path, default=None, help="write the calibration grid here (JSON)")
+    ap.add_argument(
+        "--member",
+        type=Path,
+        action="append",
+        default=[],
+        help="another raw export to ensemble with RAW (posteriors averaged; repeatable)",
+    )
+    ap.add_argument("--fp16-weights", action="store_true", help="store the weights as float16 (file size)")
     args = ap.parse_args()
     raw = onnx.load(str(args.raw))
+    members = [onnx.load(str(p)) for p in args.member]
     chosen = {"t": args.t, "tau": args.tau, "scale": args.scale, "floor": args.floor}
     if args.calibrate:
-        chosen, rows = calibrate(raw)
+        chosen, rows = calibrate(raw, members, args.fp16_weights)
         if args.log:
-            args.log.write_text(json.dumps({"chosen": chosen, "grid": rows}, indent=1) + "\n")
-    data = rewrite(raw, chosen["t"], chosen["tau"], chosen["scale"], chosen["floor"]).SerializeToString()
+            log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "fp16": args.fp16_weights}
+            args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")
+    data = build(raw, members, args.fp16_weights, **chosen).SerializeToString()
     args.out.write_bytes(data)
     print(
         json.dumps(

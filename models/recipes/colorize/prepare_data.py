@@ -9,21 +9,28 @@ Sources (provenance and terms: ``card.json`` and ``/work/shared/datasets/README.
 * scikit-image's bundled colour photographs astronaut, chelsea, coffee, rocket (public domain / CC0);
 * Debian bookworm packages (real photographs only, GPL-2+ / LGPL-3; see ``card.json``):
   ``mate-backgrounds`` ``nature/*.jpg`` (12) and 11 photographs of ``plasma-workspace-wallpapers``.
-  Unpack them first (``--debian-dir``)::
+  Unpack them first (``--debian-dir``, see below);
+* ImageNet sample images (``--imagenet-dir``, run 4): one photo per ImageNet-1k class, 1000 JPEG, from
+  the public repository ``EliSchwartz/imagenet-sample-images`` at commit ``bc69043e2862...`` (no license
+  file; ImageNet terms: non-commercial research and education).  Extract with
+  ``git archive bc69043e2862758a1906c6a24a792bb28c6bb2ff | tar -x -C /tmp/imnet`` in a clone.
+
+Debian packages::
 
       mkdir -p /tmp/debbg && cd /tmp/debbg && apt-get update && \
           apt-get download mate-backgrounds plasma-workspace-wallpapers && \
           for f in *.deb; do d=${f%%_*}; mkdir -p x/$d; dpkg-deb -x $f x/$d; done
 
-Every photo is resized (Pillow LANCZOS) so that its short side is ``--short-side`` pixels (256),
-re-encoded as JPEG (quality 90, 4:2:0) and stored as raw bytes in a pickle-free ``.npz``.
+Every photo is resized (Pillow LANCZOS) so that its short side is ``--short-side`` pixels (224),
+re-encoded as JPEG (``--quality`` 85, 4:2:0; 224/85 keeps ~1,600 photos near 31 MB, which with the
+repository fits the GPU machine's 64 MiB working-tree limit) and stored as raw bytes in a pickle-free ``.npz``.
 Near-grey photos (Hasler-Suesstrunk colourfulness below ``--min-colourfulness``) are dropped.
 Every ``--val-every``-th image of the ordered list is the internal validation split (used for
 early stopping and for choosing the decoding parameters; never BSD100 img_001..020).
 
 Usage::
 
-    python models/recipes/colorize/prepare_data.py --out .colorize-data/train2-256.npz
+    python models/recipes/colorize/prepare_data.py --out .colorize-data/train4-224.npz --val-source bsd100-021-100
 """
 
 from __future__ import annotations
@@ -69,7 +76,10 @@ def is_heldout(p: Path) -> bool:
     return "BSD100" in p.parts and (m is None or int(m.group(1)) <= 20)
 
 
-def list_sources(debian_dir: Path) -> list[tuple[str, Path]]:
+IMAGENET_COMMIT = "bc69043e2862758a1906c6a24a792bb28c6bb2ff"
+
+
+def list_sources(debian_dir: Path, imagenet_dir: Path | None = None) -> list[tuple[str, Path]]:
     """(source tag, file) in a fixed order."""
     tp = DS / "train-photos"
     out = [("bsds500", p) for p in sorted((tp / "bsds500").rglob("*.jpg")) if "/val/" not in str(p)]
@@ -97,6 +107,11 @@ def list_sources(debian_dir: Path) -> list[tuple[str, Path]]:
             out.append(("debian-plasma-workspace-wallpapers", imgs[-1]))
     if not any(t.startswith("debian") for t, _ in out):
         print(f"no Debian wallpapers under {debian_dir}: skipped")
+    if imagenet_dir is not None:
+        imnet = sorted(imagenet_dir.glob("n*_*.JPEG"))
+        if not imnet:
+            raise SystemExit(f"no ImageNet sample images under {imagenet_dir}")
+        out += [("imagenet-sample-images", p) for p in imnet]
     bad = [str(p) for _, p in out if is_heldout(p)]
     if bad:
         raise SystemExit(f"refusing held-out images: {bad}")
@@ -105,10 +120,15 @@ def list_sources(debian_dir: Path) -> list[tuple[str, Path]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=".colorize-data/train2-256.npz")
+    ap.add_argument("--out", default=".colorize-data/train4-224.npz")
     ap.add_argument("--debian-dir", default="/tmp/debbg/x")
-    ap.add_argument("--short-side", type=int, default=256)
-    ap.add_argument("--quality", type=int, default=90)
+    ap.add_argument(
+        "--imagenet-dir",
+        default="/tmp/imnet",
+        help=f"ImageNet sample images (commit {IMAGENET_COMMIT[:12]}); 'none' leaves them out",
+    )
+    ap.add_argument("--short-side", type=int, default=224)
+    ap.add_argument("--quality", type=int, default=85)
     ap.add_argument("--val-every", type=int, default=12)
     ap.add_argument("--min-colourfulness", type=float, default=8.0)
     ap.add_argument(
@@ -124,7 +144,8 @@ def main() -> None:
     shapes: list[tuple[int, int]] = []
     dropped: list[str] = []
     counts: dict[str, int] = {}
-    for tag, p in list_sources(Path(args.debian_dir)):
+    imnet = None if args.imagenet_dir == "none" else Path(args.imagenet_dir)
+    for tag, p in list_sources(Path(args.debian_dir), imnet):
         sub = f"{p.parents[2].name}/" if tag.startswith("debian-plasma") else ""
         rel = f"{tag}/{sub}{p.name}"
         im = Image.open(p).convert("RGB")

@@ -18,6 +18,10 @@ Device::
 
     python models/recipes/colorize/train.py --data .colorize-data/train2-256.npz --out $OUT
 
+Checkpoints: after every epoch ``ckpt_model.pt`` (weights fp32, EMA fp16) and ``ckpt_state.pt``
+(AdamW moments, step, RNG states, log, best), each under the device's 16 MiB per-file return limit;
+``--resume DIR`` continues that run from its last epoch with the same arguments.
+
 Export / re-calibrate on CPU from a run folder (``best_ema_fp16.pt`` or ``final_ema_fp16.pt``)::
 
     python models/recipes/colorize/train.py --data ... --export-only --weights DIR/best_ema_fp16.pt \
@@ -56,6 +60,40 @@ def load_half(m: torch.nn.Module, path: Path, device: torch.device) -> None:
     m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
 
 
+def write_logs(out: Path, summary: dict[str, Any]) -> None:
+    """``train_log.json`` (everything) and ``train_log.csv`` (one row per epoch)."""
+    (out / "train_log.json").write_text(json.dumps(summary, indent=1, default=str))
+    with open(out / "train_log.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(summary["log"][0].keys()))
+        wr.writeheader()
+        wr.writerows(summary["log"])
+
+
+def save_checkpoint(
+    out: Path, net: torch.nn.Module, ema: torch.nn.Module, opt: Any, extra: dict[str, Any]
+) -> None:
+    """Two files under 16 MiB each: weights (fp32) + EMA (fp16); optimizer moments + run state."""
+    torch.save({"net": net.state_dict(), "ema": half_state(ema)}, out / "ckpt_model.pt.tmp")
+    sd = opt.state_dict()  # its per-parameter dicts are the live state: copy, never modify
+    sd["state"] = {k: {**v, "exp_avg": v["exp_avg"].to(torch.bfloat16)} for k, v in sd["state"].items()}
+    torch.save({"opt": sd, **extra}, out / "ckpt_state.pt.tmp")
+    for name in ("ckpt_model.pt", "ckpt_state.pt"):
+        (out / f"{name}.tmp").replace(out / name)
+
+
+def load_checkpoint(
+    run: Path, net: torch.nn.Module, ema: torch.nn.Module, opt: Any, device: torch.device
+) -> dict[str, Any]:
+    m = torch.load(run / "ckpt_model.pt", map_location=device)
+    net.load_state_dict(m["net"])
+    ema.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in m["ema"].items()})
+    st = torch.load(run / "ckpt_state.pt", map_location="cpu", weights_only=False)  # RNG states stay on CPU
+    for v in st["opt"]["state"].values():
+        v["exp_avg"] = v["exp_avg"].float()
+    opt.load_state_dict(st["opt"])
+    return dict(st)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=".colorize-data/train2-256.npz")
@@ -82,6 +120,18 @@ def main() -> None:
         "--cf-min", type=float, default=0.3, help="decoding constraint: val colourfulness ratio min"
     )
     ap.add_argument("--calib-final", action="store_true", help="also calibrate the final weights")
+    ap.add_argument(
+        "--skip-calib",
+        action="store_true",
+        help="end after saving the weights and logs (the decoding is chosen later by bayes_decode.py)",
+    )
+    ap.add_argument("--resume", default="", help="run folder whose ckpt_*.pt to continue from")
+    ap.add_argument(
+        "--epochs-this-call",
+        type=int,
+        default=0,
+        help="stop after this many epochs (checkpoint saved) so that a later --resume call continues",
+    )
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--weights", default="", help="fp16 state dict for --export-only")
     ap.add_argument("--alpha", type=float, default=-1.0, help="--export-only: fixed decoding (else grid)")
@@ -154,6 +204,19 @@ def main() -> None:
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "args": vars(args),
     }
+    log: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    step = 0
+    if args.resume:
+        st = load_checkpoint(Path(args.resume), net, ema, opt, device)
+        step, log, best = st["step"], st["log"], st["best"]
+        gen.set_state(st["gen"].to(gen.get_state().device))
+        torch.set_rng_state(st["cpu_rng"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(st["cuda_rng"])
+        info["resumed_from"] = {"run": args.resume, "step": step}
+        if out.resolve() != Path(args.resume).resolve() and (Path(args.resume) / "best_ema_fp16.pt").exists():
+            (out / "best_ema_fp16.pt").write_bytes((Path(args.resume) / "best_ema_fp16.pt").read_bytes())
     print(json.dumps(info), flush=True)
     val_logits(ema, val_imgs[:1], device)  # warm-up
     net = net.to(memory_format=torch.channels_last)
@@ -167,10 +230,12 @@ def main() -> None:
             return args.lr
         return args.lr * 0.5 * (1 + math.cos(math.pi * (step - d0) / max(1, args.total_steps - d0)))
 
-    log: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    step, run_loss, run_n = 0, 0.0, 0
+    run_loss, run_n = 0.0, 0
+    epochs_done = 0
     while step < args.total_steps:
+        if args.epochs_this_call and epochs_done == args.epochs_this_call:
+            print(f"paused at step {step}: continue with --resume {out}", flush=True)
+            return
         e0 = time.time()
         for _ in range(min(args.steps_per_epoch, args.total_steps - step)):
             for gparam in opt.param_groups:
@@ -218,8 +283,17 @@ def main() -> None:
         if best is None or vl < best["val_loss"]:
             best = {"epoch": row["epoch"], "step": step, "val_loss": vl, "val_de2000_fixed_dec": m["de2000"]}
             torch.save(half_state(ema), out / "best_ema_fp16.pt")
+        rng = {"cpu_rng": torch.get_rng_state(), "gen": gen.get_state().cpu()}
+        if device.type == "cuda":
+            rng["cuda_rng"] = torch.cuda.get_rng_state()
+        save_checkpoint(out, net, ema, opt, {"step": step, "log": log, "best": best, **rng})
+        epochs_done += 1
     torch.save(half_state(ema), out / "final_ema_fp16.pt")
     assert best is not None
+    if args.skip_calib:
+        write_logs(out, {"info": info, "log": log, "best": best, "wall_s": round(time.time() - t_start, 1)})
+        print(f"done in {time.time() - t_start:.1f}s (weights only, --skip-calib)", flush=True)
+        return
     cands = [("best", out / "best_ema_fp16.pt")] + (
         [("final", out / "final_ema_fp16.pt")] if args.calib_final else []
     )
@@ -243,11 +317,7 @@ def main() -> None:
         "decoding_grids": {k: {"chosen": v["chosen"], "grid": v["grid"]} for k, v in results.items()},
         "wall_s": round(time.time() - t_start, 1),
     }
-    (out / "train_log.json").write_text(json.dumps(summary, indent=1, default=str))
-    with open(out / "train_log.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(log[0].keys()))
-        wr.writeheader()
-        wr.writerows(log)
+    write_logs(out, summary)
     print(f"done in {time.time() - t_start:.1f}s; exported {pick} with {dec}", flush=True)
 
 

@@ -1,0 +1,94 @@
+"""Graph surgery for an ensemble of raw colorizer exports, and half-precision weight storage.
+
+Two networks trained apart make different mistakes; averaging their posteriors before the
+minimum-expected-CIEDE2000 decoding (``bayes_decode.rewrite(..., members=...)``) keeps a colour only
+where both agree that it is likely.  ``add_member`` copies the network part of another raw export
+(every node before its ``Softmax``) into the main graph under a name prefix and returns the name of
+its logits; both networks read the same input ``L``.
+
+``weights_to_fp16`` stores the large float initializers as float16 with a ``Cast`` back to float32
+in front of their users, so two networks fit the 20 MB file limit.  The casts read initializers only,
+so onnxruntime (and onnxruntime-web) fold them once when the session is created: inference still
+runs in float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+INPUT = "L"
+
+
+def network_nodes(model: onnx.ModelProto) -> tuple[list[onnx.NodeProto], str]:
+    """The nodes before the raw export's single ``Softmax`` and the name of its input (the logits)."""
+    nodes = list(model.graph.node)
+    soft = [i for i, n in enumerate(nodes) if n.op_type == "Softmax"]
+    if len(soft) != 1:
+        raise ValueError(f"expected one Softmax in a raw export, found {len(soft)}")
+    return nodes[: soft[0]], nodes[soft[0]].input[0]
+
+
+def add_member(main: onnx.ModelProto, other: onnx.ModelProto, prefix: str) -> str:
+    """Copy ``other``'s network into ``main`` (names prefixed, input ``L`` shared); its logits' name."""
+    if [i.name for i in other.graph.input] != [INPUT]:
+        raise ValueError(f"a member must have the single input {INPUT!r}")
+    taken = {i.name for i in main.graph.initializer} | {o for n in main.graph.node for o in n.output}
+    nodes, logits = network_nodes(other)
+
+    def ren(name: str) -> str:
+        return name if name in ("", INPUT) else prefix + name
+
+    copied = []
+    for n in nodes:
+        c = onnx.NodeProto()
+        c.CopyFrom(n)
+        c.name = prefix + n.name
+        c.input[:] = [ren(x) for x in n.input]
+        c.output[:] = [ren(x) for x in n.output]
+        copied.append(c)
+    used = {x for n in nodes for x in n.input}
+    inits = []
+    for t in other.graph.initializer:
+        if t.name not in used:
+            continue
+        c = onnx.TensorProto()
+        c.CopyFrom(t)
+        c.name = ren(t.name)
+        inits.append(c)
+    clash = taken & ({o for n in copied for o in n.output} | {t.name for t in inits})
+    if clash:
+        raise ValueError(f"prefix {prefix!r} clashes with names in the main graph: {sorted(clash)[:3]}")
+    # The member depends only on L and its own initializers, so it can run first.
+    rest = list(main.graph.node)
+    del main.graph.node[:]
+    main.graph.node.extend(copied + rest)
+    main.graph.initializer.extend(inits)
+    return ren(logits)
+
+
+def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
+    """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    casts: list[onnx.NodeProto] = []
+    keep: list[onnx.TensorProto] = []
+    for t in g.initializer:
+        if t.data_type != onnx.TensorProto.FLOAT or int(np.prod(t.dims)) < min_elements:
+            keep.append(t)
+            continue
+        half = numpy_helper.to_array(t).astype(np.float16)
+        keep.append(numpy_helper.from_array(half, t.name + "__fp16"))
+        casts.append(
+            helper.make_node(
+                "Cast", [t.name + "__fp16"], [t.name], name=f"/fp16/{t.name}", to=onnx.TensorProto.FLOAT
+            )
+        )
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    rest = list(g.node)
+    del g.node[:]
+    g.node.extend(casts + rest)
+    return out
