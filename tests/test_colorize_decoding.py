@@ -21,15 +21,18 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
 from bayes_decode import bin_centres, ciede2000_cost, rewrite  # noqa: E402
+from ensemble import weights_to_fp16  # noqa: E402
 
 Q = 12  # bins in the stand-in
 
 
-def _raw_export(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray, np.ndarray]:
+def _raw_export(
+    seed: int = 0, centre_seed: int = 0
+) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     head_w = rng.normal(0, 3, (Q, 1, 1, 1)).astype(np.float32)
     head_b = rng.normal(0, 1, Q).astype(np.float32)
-    centres = rng.uniform(-60, 60, (Q, 2)).astype(np.float32)
+    centres = np.random.default_rng(100 + centre_seed).uniform(-60, 60, (Q, 2)).astype(np.float32)
     dec_w = (centres.T / 128.0).reshape(2, Q, 1, 1).astype(np.float32)
     nodes = [
         helper.make_node("Conv", ["L", "head.w", "head.b"], ["logits"], name="/net/head/Conv"),
@@ -54,12 +57,19 @@ def _raw_export(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray,
     return model, head_w[:, 0, 0, 0], head_b, centres
 
 
-def _numpy_decode(x: np.ndarray, w: np.ndarray, b: np.ndarray, centres: np.ndarray, **k: float) -> np.ndarray:
-    """The documented rule, at half resolution (before the 2x resize), in ab/128 units."""
-    logits = w[:, None, None] * x[0, 0][None] + b[:, None, None]
-    z = logits / k["t"]
-    p = np.exp(z - z.max(0))
-    p /= p.sum(0)
+def _softmax0(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(0))
+    return e / e.sum(0)
+
+
+def _numpy_decode(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, centres: np.ndarray, members: tuple = (), **k: float
+) -> np.ndarray:
+    """The documented rule, at half resolution (before the 2x resize), in ab/128 units.
+    ``members``: further (w, b) heads whose tempered posteriors are averaged with the first one's."""
+    heads = [(w, b), *members]
+    logits = [hw[:, None, None] * x[0, 0][None] + hb[:, None, None] for hw, hb in heads]
+    p = np.mean([_softmax0(lg / k["t"]) for lg in logits], 0)
     cost = np.einsum("ck,khw->chw", ciede2000_cost(centres), p)
     r = np.exp(-(cost - cost.min(0)) / k["tau"])
     r /= r.sum(0)
@@ -75,6 +85,22 @@ def _run(model: onnx.ModelProto, x: np.ndarray, output: str = "ab") -> np.ndarra
         model.graph.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, None))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(sess.run([output], {"L": x})[0])
+
+
+def _resize2(ab_half: np.ndarray) -> np.ndarray:
+    """The graph's 2x linear resize applied to a numpy result (a resized pixel is not a plain copy)."""
+    resize = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="linear")],
+            "r",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, None, None])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    sess = ort.InferenceSession(resize.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run(["y"], {"x": ab_half[None].astype(np.float32)})[0])
 
 
 def test_cost_matrix_is_ciede2000_at_equal_lightness() -> None:
@@ -106,20 +132,7 @@ def test_rewritten_graph_equals_the_numpy_rule(settings: dict[str, float]) -> No
     got = _run(model, x)
     assert got.shape == (1, 2, 12, 20)
     want_half = _numpy_decode(x, w, b, centres, **settings)
-    # compare at half resolution: every other pixel of the 2x linear resize is not an exact copy,
-    # so run the same resize on the numpy result through a one-node graph
-    resize = helper.make_model(
-        helper.make_graph(
-            [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="linear")],
-            "r",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 10])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-            [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")],
-        ),
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    sess = ort.InferenceSession(resize.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = sess.run(["y"], {"x": want_half[None].astype(np.float32)})[0]
+    want = _resize2(want_half)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)  # float32 graph vs float64 numpy
     if settings["floor"] == 200.0:
         plain = _numpy_decode(x, w, b, centres, **{**settings, "floor": 0.0})
@@ -139,3 +152,45 @@ def test_bad_settings_are_refused() -> None:
     raw, *_ = _raw_export()
     with pytest.raises(ValueError, match="must be positive"):
         rewrite(raw, 0.0, 0.5, 1.0)
+
+
+ENSEMBLE = {"t": 2.0, "tau": 0.5, "scale": 1.0, "floor": 10.0}
+
+
+def test_ensemble_averages_the_members_posteriors_before_the_decoding() -> None:
+    raw, w, b, centres = _raw_export(0)
+    member, w2, b2, _ = _raw_export(1)  # other weights, same bins
+    x = np.random.default_rng(2).random((1, 1, 6, 10)).astype(np.float32)
+    before = (raw.SerializeToString(), member.SerializeToString())
+    model = rewrite(raw, **ENSEMBLE, members=[member])
+    assert (raw.SerializeToString(), member.SerializeToString()) == before
+    got = _run(model, x)
+    want = _resize2(_numpy_decode(x, w, b, centres, members=((w2, b2),), **ENSEMBLE))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    # and it is not simply one of the two models
+    alone = _run(rewrite(raw, **ENSEMBLE), x)
+    assert np.abs(got - alone).max() > 1e-3
+    assert rewrite(raw, **ENSEMBLE, members=[member]).SerializeToString() == model.SerializeToString()
+
+
+def test_ensemble_member_with_other_bins_is_refused() -> None:
+    raw, *_ = _raw_export(0)
+    other_bins, *_ = _raw_export(1, centre_seed=1)
+    with pytest.raises(ValueError, match="same ab bins"):
+        rewrite(raw, **ENSEMBLE, members=[other_bins])
+
+
+def test_fp16_weight_storage_keeps_the_output_and_halves_the_weights() -> None:
+    raw, *_ = _raw_export(0)
+    member, *_ = _raw_export(1)
+    x = np.random.default_rng(3).random((1, 1, 6, 10)).astype(np.float32)
+    full = rewrite(raw, **ENSEMBLE, members=[member])
+    half = weights_to_fp16(full, min_elements=Q)
+    stored = {i.name: i.data_type for i in half.graph.initializer}
+    assert stored["head.w__fp16"] == TensorProto.FLOAT16 and "head.w" not in stored
+    assert stored["m2/head.w__fp16"] == TensorProto.FLOAT16
+    assert stored["bayes.neg_inv_tau"] == TensorProto.FLOAT  # scalars stay float32
+    inits = [*full.graph.initializer, *half.graph.initializer]
+    size = {i.name: numpy_helper.to_array(i).nbytes for i in inits}
+    assert size["bayes.cost__fp16"] * 2 == size["bayes.cost"] == Q * Q * 4
+    np.testing.assert_allclose(_run(half, x), _run(full, x), atol=2e-3)

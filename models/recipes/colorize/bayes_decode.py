@@ -174,6 +174,10 @@ def rewrite(
     if dec.input[0] != soft.output[0]:
         raise ValueError("the raw graph's decode convolution does not read the softmax output")
     centres = bin_centres(model)
+    for m in members:
+        other = bin_centres(m)
+        if other.shape != centres.shape or not np.allclose(other, centres, atol=1e-3):
+            raise ValueError("every ensemble member must predict over the same ab bins as the main model")
     cost = ciede2000_cost(centres)
     q = centres.shape[0]
 
