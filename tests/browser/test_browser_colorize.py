@@ -5,7 +5,6 @@ delivers the engine and the model, keeps the page's main thread responsive."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,6 @@ from .engine_page import (
     LONGTASK_JS,
     MAKE_IMAGES,
     compare,
-    engine_lab,
-    engine_page,
     open_notebook,
     run_in_browser,
 )
@@ -23,16 +20,6 @@ from .lab import ARTIFACTS, LabServer, NetworkLog
 from .pagetools import dataset, kernel_exec, kernel_json
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    yield from engine_lab(tmp_path_factory, "lab-colorize")
-
-
-@pytest.fixture(scope="module")
-def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
-    yield from engine_page(lab, "colorize-failure.png")
 
 
 def test_browser_engine_first_run_colorize_keeps_page_responsive(lab: LabServer) -> None:

@@ -6,26 +6,15 @@ the local server. Colorize in the page: test_browser_colorize.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .engine_page import MAKE_IMAGES, compare, engine_lab, engine_page, run_in_browser
-from .lab import ARTIFACTS, LabServer, NetworkLog
+from .engine_page import MAKE_IMAGES, compare, run_in_browser
+from .lab import ARTIFACTS, NetworkLog
 from .pagetools import dataset, kernel_exec, kernel_json, wait_dataset, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    yield from engine_lab(tmp_path_factory, "lab-engine")
-
-
-@pytest.fixture(scope="module")
-def page(lab: LabServer) -> Iterator[tuple[Any, NetworkLog, list[str]]]:
-    yield from engine_page(lab, "engine-failure.png")
 
 
 def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, list[str]]) -> None:
