@@ -2,6 +2,9 @@
 // src/enhance_widget/widget/protocol.py (tests/test_widget_protocol.py checks it).
 
 import type { EngineCard, ImageKind, PlanSpec, ProviderChoice } from "./engine/types";
+import type { Box, Size, TileFields } from "./shapes";
+
+export type { Box, Size };
 
 // front end -> kernel
 export const RUN = "run";
@@ -52,9 +55,6 @@ export const TO_FRONTEND = [
   ENGINE_CANCEL,
 ] as const;
 
-export type Box = [number, number, number, number];
-export type Size = [number, number];
-
 export interface PassGrid {
   out_size: Size;
   cores: Box[];
@@ -70,16 +70,8 @@ export interface RunStartedMsg {
 }
 
 /** One finished tile; its pixels are one RGBA buffer of w*h*4 bytes (region in pass output px). */
-export interface TileMsg {
+export interface TileMsg extends TileFields {
   kind: typeof TILE;
-  job: number;
-  index: number;
-  total: number;
-  pass: number;
-  passes: number;
-  region: Box;
-  out_size: Size;
-  ms: number;
 }
 
 export interface RunDoneMsg {

@@ -1,6 +1,6 @@
 // Messages between the widget's main thread and its engine worker.
 
-import type { Box, TileMsg } from "../protocol";
+import type { Box, TileFields } from "../shapes";
 
 export type { Box };
 
@@ -80,7 +80,7 @@ export type ToWorker =
   | { type: "cancel"; job: number };
 
 export type FromWorker =
-  | (Omit<TileMsg, "kind"> & { type: "tile"; rgba: ArrayBuffer })
+  | (TileFields & { type: "tile"; rgba: ArrayBuffer })
   | {
       type: "done";
       job: number;
