@@ -10,7 +10,7 @@ import { colorize } from "./lab";
 import { outputPlanes, resizePlane, toByte } from "./pixels";
 import { decode, encodePng } from "./png";
 import { augmentedMean, undoInterleaved, undoPlanar } from "./tta";
-import type { EngineCard, FromWorker, PassSpec, ProviderChoice, ToWorker } from "./types";
+import type { Box, EngineCard, FromWorker, PassSpec, ProviderChoice, ToWorker } from "./types";
 
 type Build = "wasm" | "webgpu";
 
@@ -117,6 +117,61 @@ async function session(card: EngineCard, engine: Engine): Promise<Session> {
   return s;
 }
 
+/** Where a finished tile is reported: its pass, the plan's totals and the run's per-tile times. */
+interface TileReport {
+  pp: PassSpec;
+  total: number;
+  passes: number;
+  tileMs: number[];
+}
+
+/**
+ * Post one finished tile to the page: the ``box`` (output pixels) cut from an interleaved RGB
+ * ``plane`` of width ``planeW`` whose first pixel is output pixel (``px0``, ``py0``), as RGBA bytes.
+ */
+function reportTile(
+  job: number,
+  index: number,
+  box: Box,
+  at: TileReport,
+  ms: number,
+  plane: Float32Array,
+  planeW: number,
+  px0: number,
+  py0: number,
+): void {
+  const [cx0, cy0, cx1, cy1] = box;
+  const kw = cx1 - cx0;
+  const kh = cy1 - cy0;
+  const rgba = new Uint8ClampedArray(kw * kh * 4);
+  for (let j = 0; j < kh; j++) {
+    for (let i = 0; i < kw; i++) {
+      const a = ((cy0 - py0 + j) * planeW + (cx0 - px0 + i)) * 3;
+      const d = (j * kw + i) * 4;
+      rgba[d] = toByte(plane[a] ?? 0);
+      rgba[d + 1] = toByte(plane[a + 1] ?? 0);
+      rgba[d + 2] = toByte(plane[a + 2] ?? 0);
+      rgba[d + 3] = 255;
+    }
+  }
+  at.tileMs.push(ms);
+  post(
+    {
+      type: "tile",
+      job,
+      index,
+      total: at.total,
+      pass: at.pp.pass_index,
+      passes: at.passes,
+      region: [cx0, cy0, cx1, cy1],
+      out_size: at.pp.out_size,
+      ms,
+      rgba: rgba.buffer,
+    },
+    [rgba.buffer],
+  );
+}
+
 async function runPass(
   r: PassRun,
   src: Float32Array,
@@ -168,36 +223,8 @@ async function runPass(
         out[b + 2] = (out[b + 2] ?? 0) + Math.fround((y[a + 2] ?? 0) * f);
       }
     }
-    const [cx0, cy0, cx1, cy1] = tile.core_box;
-    const kw = cx1 - cx0;
-    const kh = cy1 - cy0;
-    const rgba = new Uint8ClampedArray(kw * kh * 4);
-    for (let j = 0; j < kh; j++) {
-      for (let i = 0; i < kw; i++) {
-        const a = ((cy0 - oy0 + j) * yw + (cx0 - ox0 + i)) * 3;
-        const d = (j * kw + i) * 4;
-        rgba[d] = toByte(y[a] ?? 0);
-        rgba[d + 1] = toByte(y[a + 1] ?? 0);
-        rgba[d + 2] = toByte(y[a + 2] ?? 0);
-        rgba[d + 3] = 255;
-      }
-    }
-    tileMs.push(ms);
-    post(
-      {
-        type: "tile",
-        job,
-        index: tile.index,
-        total,
-        pass: pp.pass_index,
-        passes,
-        region: [cx0, cy0, cx1, cy1],
-        out_size: [ow, oh],
-        ms,
-        rgba: rgba.buffer,
-      },
-      [rgba.buffer],
-    );
+    // the plane y holds the tile's output from (ox0, oy0) on
+    reportTile(job, tile.index, tile.core_box, { pp, total, passes, tileMs }, ms, y, yw, ox0, oy0);
   }
   for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i] ?? 0));
   return out;
@@ -241,36 +268,7 @@ async function runGlobalLab(
     return y;
   });
   checkCancel(job);
-  const [cx0, cy0, cx1, cy1] = tile.core_box;
-  const kw = cx1 - cx0;
-  const kh = cy1 - cy0;
-  const rgba = new Uint8ClampedArray(kw * kh * 4);
-  for (let j = 0; j < kh; j++) {
-    for (let i = 0; i < kw; i++) {
-      const a = ((cy0 + j) * w + cx0 + i) * 3;
-      const d = (j * kw + i) * 4;
-      rgba[d] = toByte(out[a] ?? 0);
-      rgba[d + 1] = toByte(out[a + 1] ?? 0);
-      rgba[d + 2] = toByte(out[a + 2] ?? 0);
-      rgba[d + 3] = 255;
-    }
-  }
-  tileMs.push(ms);
-  post(
-    {
-      type: "tile",
-      job,
-      index: tile.index,
-      total,
-      pass: pp.pass_index,
-      passes,
-      region: [cx0, cy0, cx1, cy1],
-      out_size: pp.out_size,
-      ms,
-      rgba: rgba.buffer,
-    },
-    [rgba.buffer],
-  );
+  reportTile(job, tile.index, tile.core_box, { pp, total, passes, tileMs }, ms, out, w, 0, 0);
   return out;
 }
 
