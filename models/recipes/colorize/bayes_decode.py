@@ -265,11 +265,15 @@ def build(
 
 
 def calibrate(
-    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto] = (), fp16: bool = False
+    raw: onnx.ModelProto,
+    members: Sequence[onnx.ModelProto] = (),
+    fp16: bool = False,
+    grid_t: Sequence[float] = GRID_T,
+    grid_floor: Sequence[float] = GRID_FLOOR,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Grid over (t, tau, scale, floor) on the calibration photos; the rule in the module docstring."""
     rows: list[dict[str, Any]] = []
-    for t, tau, scale, floor in itertools.product(GRID_T, GRID_TAU, GRID_SCALE, GRID_FLOOR):
+    for t, tau, scale, floor in itertools.product(grid_t, GRID_TAU, GRID_SCALE, grid_floor):
         model = build(raw, members, fp16, t=t, tau=tau, scale=scale, floor=floor)
         m = _metrics(model.SerializeToString(), CALIB_IDS)
         rows.append(
@@ -292,6 +296,10 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--floor", type=float, default=10.0, help="minimum colourfulness (ab units); 0 = off")
     ap.add_argument("--calibrate", action="store_true", help="choose t, tau, scale on BSD100 img_021..100")
+    ap.add_argument("--grid-t", default=",".join(f"{v:g}" for v in GRID_T), help="--calibrate: t values")
+    ap.add_argument(
+        "--grid-floor", default=",".join(f"{v:g}" for v in GRID_FLOOR), help="--calibrate: floor values"
+    )
     ap.add_argument("--log", type=Path, default=None, help="write the calibration grid here (JSON)")
     ap.add_argument(
         "--member",
@@ -306,7 +314,9 @@ def main() -> None:
     members = [onnx.load(str(p)) for p in args.member]
     chosen = {"t": args.t, "tau": args.tau, "scale": args.scale, "floor": args.floor}
     if args.calibrate:
-        chosen, rows = calibrate(raw, members, args.fp16_weights)
+        grid_t = [float(v) for v in args.grid_t.split(",")]
+        grid_floor = [float(v) for v in args.grid_floor.split(",")]
+        chosen, rows = calibrate(raw, members, args.fp16_weights, grid_t, grid_floor)
         if args.log:
             log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "fp16": args.fp16_weights}
             args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")

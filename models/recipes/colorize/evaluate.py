@@ -74,12 +74,13 @@ def photo_rows(
     run: Callable[[np.ndarray], np.ndarray],
     mean_ab: tuple[float, float] | None,
     verbose: bool = False,
+    ext: str = ".png",
 ) -> list[dict[str, Any]]:
     """The protocol on each photo: reduce to L, colorize (working size 256, strength 1), compare
     with the original, the grey input and (``mean_ab`` given) the constant mean-a/b tint."""
     rows: list[dict[str, Any]] = []
     for name in ids:
-        orig = np.asarray(Image.open(photo_dir / f"{name}.png").convert("RGB"), dtype=np.float32) / 255
+        orig = np.asarray(Image.open(photo_dir / f"{name}{ext}").convert("RGB"), dtype=np.float32) / 255
         lab = rgb_to_lab(orig)
         grey = lab_to_rgb(np.stack([lab[..., 0], np.zeros_like(lab[..., 0]), np.zeros_like(lab[..., 0])], -1))
         pred = colorize_array(grey, run, WORKING_SIZE, 1.0)

@@ -44,6 +44,14 @@ def gamut_bins() -> np.ndarray:
     return (q * GRID).astype(np.float32)
 
 
+BASE_CHANNELS = (24, 48, 96, 128, 160)
+
+
+def widths(mult: float) -> tuple[int, ...]:
+    """Encoder channels for a width multiplier (rounded to multiples of 8; 1.0 = the base network)."""
+    return tuple(c if mult == 1.0 else max(8, round(c * mult / 8) * 8) for c in BASE_CHANNELS)
+
+
 class ResBlock(nn.Module):
     def __init__(self, c: int, dilation: int = 1) -> None:
         super().__init__()
@@ -66,7 +74,7 @@ def cbr(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class ColorUNet(nn.Module):
     """L (N,1,H,W) -> logits over Q ab bins at (N,Q,H/2,W/2); H, W multiples of 16."""
 
-    def __init__(self, q: int, ch: tuple[int, ...] = (24, 48, 96, 128, 160), dropout: float = 0.0) -> None:
+    def __init__(self, q: int, ch: tuple[int, ...] = BASE_CHANNELS, dropout: float = 0.0) -> None:
         super().__init__()
         self.drop = nn.Dropout2d(dropout)
         c0, c1, c2, c3, c4 = ch

@@ -79,7 +79,40 @@ def is_heldout(p: Path) -> bool:
 IMAGENET_COMMIT = "bc69043e2862758a1906c6a24a792bb28c6bb2ff"
 
 
-def list_sources(debian_dir: Path, imagenet_dir: Path | None = None) -> list[tuple[str, Path]]:
+def ahash(im: Image.Image, n: int = 16) -> np.ndarray:
+    """n*n-bit average hash (n x n grey, thresholded at its mean): a near-duplicate test."""
+    g = np.asarray(im.convert("L").resize((n, n), Image.Resampling.BOX), dtype=np.float32)
+    return (g > g.mean()).ravel()
+
+
+def bsd100_hashes(bsd_dir: Path = DS / "sr-benchmark" / "BSD100", n: int = 16) -> np.ndarray:
+    """Average hashes (N, n*n) of all of BSD100 (held-out img_001..020 and calibration img_021..100)."""
+    return np.stack([ahash(Image.open(p), n) for p in sorted(bsd_dir.glob("img_*.png"))])
+
+
+def bits_from_nearest(im: Image.Image, hashes: np.ndarray) -> int:
+    """Hamming distance from ``im``'s average hash (of the hashes' size) to the nearest of ``hashes``."""
+    return int((hashes != ahash(im, round(hashes.shape[1] ** 0.5))[None]).sum(1).min())
+
+
+NEAR_BITS = 6  # at most this many differing bits: treated as the same photo
+
+
+def list_extra(extra_dir: Path) -> list[tuple[str, Path]]:
+    """Photos gathered under ``extra_dir/<source>/*.jpg``; ``extra_dir/sources.tsv`` must name each source."""
+    tsv = (extra_dir / "sources.tsv").read_text().splitlines()
+    known = {line.split("\t")[0] for line in tsv[1:] if line.strip()}
+    out: list[tuple[str, Path]] = []
+    for d in sorted(p for p in extra_dir.iterdir() if p.is_dir()):
+        if d.name not in known:
+            raise SystemExit(f"{d} is not listed in {extra_dir / 'sources.tsv'}")
+        out += [(f"extra-{d.name}", p) for p in sorted(d.glob("*.jpg"))]
+    return out
+
+
+def list_sources(
+    debian_dir: Path, imagenet_dir: Path | None = None, extra_dir: Path | None = None
+) -> list[tuple[str, Path]]:
     """(source tag, file) in a fixed order."""
     tp = DS / "train-photos"
     out = [("bsds500", p) for p in sorted((tp / "bsds500").rglob("*.jpg")) if "/val/" not in str(p)]
@@ -112,6 +145,8 @@ def list_sources(debian_dir: Path, imagenet_dir: Path | None = None) -> list[tup
         if not imnet:
             raise SystemExit(f"no ImageNet sample images under {imagenet_dir}")
         out += [("imagenet-sample-images", p) for p in imnet]
+    if extra_dir is not None:
+        out += list_extra(extra_dir)
     bad = [str(p) for _, p in out if is_heldout(p)]
     if bad:
         raise SystemExit(f"refusing held-out images: {bad}")
@@ -137,6 +172,19 @@ def main() -> None:
         help="make exactly this source the validation split (e.g. bsd100-021-100: BSD-like photos for "
         "early stopping and decoding calibration) instead of every --val-every-th photo",
     )
+    ap.add_argument(
+        "--extra-dir",
+        default="none",
+        help="more photos: <dir>/<source>/*.jpg with <dir>/sources.tsv (source, origin, license); "
+        "any photo whose average hash is within 6 bits of a BSD100 image is dropped",
+    )
+    ap.add_argument(
+        "--hash-size",
+        type=int,
+        default=16,
+        help="side of the average hash for the BSD100 check (train6 for run 8 was built with 8, which "
+        "also dropped 7 photos that were not copies)",
+    )
     args = ap.parse_args()
 
     blobs: list[bytes] = []
@@ -145,10 +193,17 @@ def main() -> None:
     dropped: list[str] = []
     counts: dict[str, int] = {}
     imnet = None if args.imagenet_dir == "none" else Path(args.imagenet_dir)
-    for tag, p in list_sources(Path(args.debian_dir), imnet):
+    extra = None if args.extra_dir == "none" else Path(args.extra_dir)
+    bsd = bsd100_hashes(n=args.hash_size) if extra is not None else None
+    for tag, p in list_sources(Path(args.debian_dir), imnet, extra):
         sub = f"{p.parents[2].name}/" if tag.startswith("debian-plasma") else ""
         rel = f"{tag}/{sub}{p.name}"
         im = Image.open(p).convert("RGB")
+        if bsd is not None and tag.startswith("extra-"):
+            near = bits_from_nearest(im, bsd)
+            if near <= NEAR_BITS:
+                dropped.append(f"{rel} (average hash {near} bits from a BSD100 image)")
+                continue
         w, h = im.size
         s = args.short_side / min(w, h)
         nw, nh = max(args.short_side, round(w * s)), max(args.short_side, round(h * s))
@@ -193,7 +248,7 @@ def main() -> None:
         "val": int(val_mask.sum()),
         "per_source": counts,
         "val_names": [nm for nm, v in zip(names, val_mask) if v],
-        "dropped_near_grey": dropped,
+        "dropped": dropped,
         "short_side": args.short_side,
         "jpeg_quality": args.quality,
     }

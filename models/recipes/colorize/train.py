@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from calib import choose_decoding, grey_de, score, val_logits, val_loss
 from data import GpuAugmenter, load_npz
 from losses import SoftCE, class_weights
-from model import ColorUNet, export_onnx, gamut_bins, rgb_to_lab_t
+from model import ColorUNet, export_onnx, gamut_bins, rgb_to_lab_t, widths
 
 FIXED_DEC = {"alpha": 0.5, "t": 0.45, "scale": 1.0}  # per-epoch monitoring only
 
@@ -137,6 +137,19 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=-1.0, help="--export-only: fixed decoding (else grid)")
     ap.add_argument("--temperature", type=float, default=0.0)
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument(
+        "--pause-after-s",
+        type=float,
+        default=0.0,
+        help="pause (checkpoint kept) after the first epoch that ends past this many seconds of wall time",
+    )
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of the U-Net (1 = runs 3-5)")
+    ap.add_argument(
+        "--ema-bn",
+        choices=("copy", "lerp"),
+        default="copy",
+        help="EMA model's BatchNorm statistics: copied from the live net (runs 3-5) or averaged like the weights",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     t_start = time.time()
@@ -161,9 +174,13 @@ def main() -> None:
     log_w = torch.from_numpy(np.log(w_dec)).to(device)
     crit = SoftCE(centers, torch.from_numpy(w_train).to(device))
     gde = grey_de(val_imgs)
+    ch = widths(args.width)
+
+    def make_net(dropout: float = 0.0) -> ColorUNet:
+        return ColorUNet(len(centers_np), ch=ch, dropout=dropout).to(device)
 
     if args.export_only:
-        net = ColorUNet(len(centers_np)).to(device)
+        net = make_net()
         load_half(net, Path(args.weights), device)
         if args.alpha >= 0:
             dec: dict[str, Any] = {"alpha": args.alpha, "t": args.temperature, "scale": args.scale}
@@ -178,8 +195,8 @@ def main() -> None:
         print(json.dumps({"val_grey_de2000": float(np.mean(gde)), "chosen": dec}))
         return
 
-    net = ColorUNet(len(centers_np), dropout=args.dropout).to(device)
-    ema = ColorUNet(len(centers_np)).to(device)
+    net = make_net(args.dropout)
+    ema = make_net()
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
     n_params = sum(p.numel() for p in net.parameters())
@@ -196,6 +213,7 @@ def main() -> None:
     aug = GpuAugmenter(train_imgs, device, args.crop, gen, args.scale_min, not args.no_photometric)
     info = {
         "params": n_params,
+        "channels": list(ch),
         "bins": len(centers_np),
         "train_images": len(train_imgs),
         "val_images": len(val_imgs),
@@ -233,7 +251,8 @@ def main() -> None:
     run_loss, run_n = 0.0, 0
     epochs_done = 0
     while step < args.total_steps:
-        if args.epochs_this_call and epochs_done == args.epochs_this_call:
+        late = args.pause_after_s and time.time() - t_start > args.pause_after_s
+        if (args.epochs_this_call and epochs_done == args.epochs_this_call) or (late and epochs_done):
             print(f"paused at step {step}: continue with --resume {out}", flush=True)
             return
         e0 = time.time()
@@ -253,7 +272,10 @@ def main() -> None:
             with torch.no_grad():
                 torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - args.ema)
                 for be, bn in zip(ema.buffers(), net.buffers()):
-                    be.copy_(bn)
+                    if args.ema_bn == "lerp" and be.is_floating_point():
+                        be.lerp_(bn, 1 - args.ema)
+                    else:
+                        be.copy_(bn)
             if step % 25 == 0:
                 run_loss, run_n = run_loss + float(loss.detach()), run_n + 1
             step += 1
@@ -299,7 +321,7 @@ def main() -> None:
     )
     results = {}
     for tag, path in cands:
-        cand = ColorUNet(len(centers_np)).to(device)
+        cand = make_net()
         load_half(cand, path, device)
         dec, rows = choose_decoding(
             cand, val_imgs, centers, log_w, device, gde, pool, args.cf_mean, args.cf_min
