@@ -71,6 +71,7 @@ def _numpy_decode(
     logits = [hw[:, None, None] * x[0, 0][None] + hb[:, None, None] for hw, hb in heads]
     p = np.mean([_softmax0(lg / k["t"]) for lg in logits], 0)
     cost = np.einsum("ck,khw->chw", ciede2000_cost(centres), p)
+    cost -= k.get("bonus", 0.0) * np.hypot(centres[:, 0], centres[:, 1])[:, None, None]
     r = np.exp(-(cost - cost.min(0)) / k["tau"])
     r /= r.sum(0)
     ab = np.einsum("qhw,qc->chw", r, centres) * k["scale"]
@@ -123,12 +124,21 @@ def test_bin_centres_are_read_from_the_decode_conv() -> None:
         {"t": 1.0, "tau": 0.25, "scale": 1.3, "floor": 0.0},
         {"t": 2.0, "tau": 0.5, "scale": 0.2, "floor": 10.0},  # the floor lifts a muted prediction
         {"t": 2.0, "tau": 0.5, "scale": 0.05, "floor": 200.0},  # the gain is capped at 3
+        {"t": 1.0, "tau": 0.5, "scale": 1.0, "floor": 0.0, "bonus": 0.1},
+        {"t": 1.0, "tau": 0.5, "scale": 1.0, "floor": 10.0, "bonus": 0.06},
     ],
 )
 def test_rewritten_graph_equals_the_numpy_rule(settings: dict[str, float]) -> None:
     raw, w, b, centres = _raw_export()
     x = np.random.default_rng(1).random((1, 1, 6, 10)).astype(np.float32)
-    model = rewrite(raw, settings["t"], settings["tau"], settings["scale"], settings["floor"])
+    model = rewrite(
+        raw,
+        settings["t"],
+        settings["tau"],
+        settings["scale"],
+        settings["floor"],
+        bonus=settings.get("bonus", 0.0),
+    )
     got = _run(model, x)
     assert got.shape == (1, 2, 12, 20)
     want_half = _numpy_decode(x, w, b, centres, **settings)
@@ -146,6 +156,35 @@ def test_rewrite_is_deterministic_and_leaves_the_raw_model_alone() -> None:
     b = rewrite(raw, 2.0, 0.5, 1.0, 10.0).SerializeToString()
     assert hashlib.sha256(a).digest() == hashlib.sha256(b).digest()
     assert raw.SerializeToString() == before
+
+
+def test_chroma_bonus_adds_colour_and_nothing_without_it() -> None:
+    raw = _raw_export()[0]
+    x = np.random.default_rng(2).random((1, 1, 6, 10)).astype(np.float32)
+    chroma = [
+        float(np.hypot(*_run(rewrite(raw, 2.0, 0.5, 1.0, bonus=v), x)[0]).mean()) for v in (0.0, 0.1, 0.3)
+    ]
+    assert chroma[0] < chroma[1] < chroma[2]
+    plain = rewrite(raw, 2.0, 0.5, 1.0).SerializeToString()
+    assert rewrite(raw, 2.0, 0.5, 1.0, bonus=0.0).SerializeToString() == plain  # no bias input at 0
+    with pytest.raises(ValueError, match="must not be negative"):
+        rewrite(raw, 2.0, 0.5, 1.0, bonus=-0.1)
+
+
+def test_flip_averaging_mirrors_in_and_back_and_shares_the_weights() -> None:
+    # The test network is pointwise, so the mirrored photo's posterior, mirrored back, is the
+    # original one: the flip-averaged graph must equal the plain graph.  A missing mirror on either
+    # side would average each pixel with its mirror image instead.
+    raw, _, _, _ = _raw_export()
+    member = _raw_export(seed=3)[0]
+    x = np.random.default_rng(4).random((1, 1, 6, 10)).astype(np.float32)
+    plain = rewrite(raw, **ENSEMBLE, members=[member])
+    flipped = rewrite(raw, **ENSEMBLE, members=[member], flip=True)
+    np.testing.assert_allclose(_run(flipped, x), _run(plain, x), rtol=1e-5, atol=1e-6)
+    assert sum(n.op_type == "Slice" for n in flipped.graph.node) == 4  # in and back, per network
+    big = {i.name for i in plain.graph.initializer if i.dims and np.prod(i.dims) > 8}
+    big_f = {i.name for i in flipped.graph.initializer if i.dims and np.prod(i.dims) > 8}
+    assert big_f == big  # the mirrored copies read the same weights, none stored twice
 
 
 def test_bad_settings_are_refused() -> None:

@@ -11,11 +11,15 @@ the *expected* CIEDE2000 under the calibrated distribution:
 
     p  = softmax(logits / t)                    (t > 1 flattens the over-confident network)
     E  = D . p         D[c, k] = CIEDE2000(centre_c, centre_k) at equal L
-    r  = softmax(-E / tau)                      (a soft arg-min over the candidates)
+    E' = E - bonus * |c|                        (optional: a chroma bonus, ΔE per ab unit)
+    r  = softmax(-E' / tau)                     (a soft arg-min over the candidates)
     ab = scale * r . centres
 
 With equal lightness CIEDE2000 does not depend on L (only ``S_L`` does, and it multiplies dL = 0), so
-``D`` is one fixed ``Q x Q`` matrix: a 1x1 convolution in the graph.  Everything is plain ONNX
+``D`` is one fixed ``Q x Q`` matrix: a 1x1 convolution in the graph, and the bonus is its bias.
+The bonus is another way to buy colourfulness than the image-level floor (which multiplies every
+pixel's chroma, the hedged ones too): a candidate colour wins where its expected cost is within
+``bonus * chroma`` of the best, so colour goes first where the posterior supports it.  Everything is plain ONNX
 (Conv, Mul, Softmax); onnxruntime and onnxruntime-web run it unchanged.
 
 ``t``, ``tau`` and ``scale`` are chosen by ``--calibrate`` on BSD100 ``img_021``..``img_100``
@@ -55,6 +59,7 @@ GRID_T = (1.0, 2.0, 3.0)
 GRID_TAU = (0.5,)
 GRID_SCALE = (1.0,)
 GRID_FLOOR = (0.0, 10.0)
+GRID_BONUS = (0.0,)
 MAX_GAIN = 3.0
 CF_MEAN_MIN = 0.7
 CF_MIN_MIN = 0.3
@@ -157,6 +162,8 @@ def rewrite(
     scale: float,
     floor: float = 0.0,
     members: Sequence[onnx.ModelProto] = (),
+    bonus: float = 0.0,
+    flip: bool = False,
 ) -> onnx.ModelProto:
     """A copy of the raw export whose decoding is the minimum-expected-CIEDE2000 rule above.
 
@@ -164,10 +171,18 @@ def rewrite(
     (``p = mean_k softmax(logits_k / t)``) before the expected cost (``ensemble.py``)."""
     if t <= 0 or tau <= 0 or scale <= 0:
         raise ValueError(f"t, tau and scale must be positive, got {t}, {tau}, {scale}")
+    if bonus < 0 or floor < 0:
+        raise ValueError(f"bonus and floor must not be negative, got {bonus}, {floor}")
     model = onnx.ModelProto()
     model.CopyFrom(raw)
     g = model.graph
     member_logits = [add_member(model, m, f"m{k + 2}/") for k, m in enumerate(members)]
+    if flip:  # every network once more on the mirrored photo
+        shared = ["", *(f"m{k + 2}/" for k in range(len(members)))]  # read the weights already there
+        member_logits += [
+            add_member(model, m, f"f{k + 1}/", flip=True, weights_prefix=w)
+            for k, (m, w) in enumerate(zip([raw, *members], shared))
+        ]
     inits = {i.name: i for i in g.initializer}
     soft = _find(g, "Softmax", "Softmax")
     dec = _find(g, "Conv", "decode")
@@ -189,10 +204,18 @@ def rewrite(
             numpy_helper.from_array(np.array(-1.0 / tau, np.float32), "bayes.neg_inv_tau"),
         ]
     )
+    cost_inputs = ["bayes/p", "bayes.cost"]
+    if bonus > 0:  # no bias at all without a bonus: earlier graphs stay byte-identical
+        chroma = np.hypot(centres[:, 0], centres[:, 1])
+        g.initializer.append(numpy_helper.from_array((-bonus * chroma).astype(np.float32), "bayes.bonus"))
+        cost_inputs.append("bayes.bonus")
     new_nodes = [
         *_posterior_nodes([logits_in, *member_logits], g),
         helper.make_node(
-            "Conv", ["bayes/p", "bayes.cost"], ["bayes/expected_de"], name="/bayes/ExpectedCost"
+            "Conv",
+            cost_inputs,
+            ["bayes/expected_de"],
+            name="/bayes/ExpectedCost",
         ),
         helper.make_node(
             "Mul", ["bayes/expected_de", "bayes.neg_inv_tau"], ["bayes/neg_cost"], name="/bayes/Scale"
@@ -225,7 +248,9 @@ def rewrite(
     model.doc_string = (
         f"colorize-unet with minimum-expected-CIEDE2000 decoding: t={t:g} tau={tau:g} scale={scale:g} "
         f"colourfulness floor={floor:g} "
-        "(models/recipes/colorize/bayes_decode.py)"
+        + (f"chroma bonus={bonus:g} " if bonus > 0 else "")
+        + ("flip-averaged " if flip else "")
+        + "(models/recipes/colorize/bayes_decode.py)"
     )
     onnx.checker.check_model(model)
     return model
@@ -260,7 +285,16 @@ def build(
     raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], fp16: bool, **dec: float
 ) -> onnx.ModelProto:
     """The shipped graph: ``rewrite`` with the members, weights stored as float16 if asked."""
-    model = rewrite(raw, dec["t"], dec["tau"], dec["scale"], dec["floor"], members=members)
+    model = rewrite(
+        raw,
+        dec["t"],
+        dec["tau"],
+        dec["scale"],
+        dec["floor"],
+        members=members,
+        bonus=dec.get("bonus", 0.0),
+        flip=bool(dec.get("flip", 0.0)),
+    )
     return weights_to_fp16(model) if fp16 else model
 
 
@@ -270,21 +304,23 @@ def calibrate(
     fp16: bool = False,
     grid_t: Sequence[float] = GRID_T,
     grid_floor: Sequence[float] = GRID_FLOOR,
+    grid_bonus: Sequence[float] = GRID_BONUS,
+    flip: bool = False,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Grid over (t, tau, scale, floor) on the calibration photos; the rule in the module docstring."""
+    """Grid over (t, tau, scale, floor, bonus) on the calibration photos; the rule in the module docstring."""
     rows: list[dict[str, Any]] = []
-    for t, tau, scale, floor in itertools.product(grid_t, GRID_TAU, GRID_SCALE, grid_floor):
-        model = build(raw, members, fp16, t=t, tau=tau, scale=scale, floor=floor)
-        m = _metrics(model.SerializeToString(), CALIB_IDS)
-        rows.append(
-            {"t": t, "tau": tau, "scale": scale, "floor": floor, **{k: round(v, 4) for k, v in m.items()}}
-        )
+    for t, tau, scale, floor, bonus in itertools.product(
+        grid_t, GRID_TAU, GRID_SCALE, grid_floor, grid_bonus
+    ):
+        dec = {"t": t, "tau": tau, "scale": scale, "floor": floor, "bonus": bonus, "flip": float(flip)}
+        m = _metrics(build(raw, members, fp16, **dec).SerializeToString(), CALIB_IDS)
+        rows.append({**dec, **{k: round(v, 4) for k, v in m.items()}})
         print(json.dumps(rows[-1]), flush=True)
     ok = [r for r in rows if r["cf_ratio_mean"] >= CF_MEAN_MIN and r["cf_ratio_min"] >= CF_MIN_MIN]
     if not ok:
         raise SystemExit("no setting meets the colourfulness margins")
     best = min(ok, key=lambda r: r["de2000"])
-    return {k: best[k] for k in ("t", "tau", "scale", "floor")}, rows
+    return {k: best[k] for k in ("t", "tau", "scale", "floor", "bonus", "flip")}, rows
 
 
 def main() -> None:
@@ -295,11 +331,14 @@ def main() -> None:
     ap.add_argument("--tau", type=float, default=0.5)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--floor", type=float, default=10.0, help="minimum colourfulness (ab units); 0 = off")
+    ap.add_argument("--bonus", type=float, default=0.0, help="chroma bonus (ΔE per ab unit); 0 = off")
     ap.add_argument("--calibrate", action="store_true", help="choose t, tau, scale on BSD100 img_021..100")
     ap.add_argument("--grid-t", default=",".join(f"{v:g}" for v in GRID_T), help="--calibrate: t values")
     ap.add_argument(
         "--grid-floor", default=",".join(f"{v:g}" for v in GRID_FLOOR), help="--calibrate: floor values"
     )
+    ap.add_argument("--flip", action="store_true", help="also average each network on the mirrored photo")
+    ap.add_argument("--grid-bonus", default="0", help="--calibrate: bonus values")
     ap.add_argument("--log", type=Path, default=None, help="write the calibration grid here (JSON)")
     ap.add_argument(
         "--member",
@@ -312,11 +351,19 @@ def main() -> None:
     args = ap.parse_args()
     raw = onnx.load(str(args.raw))
     members = [onnx.load(str(p)) for p in args.member]
-    chosen = {"t": args.t, "tau": args.tau, "scale": args.scale, "floor": args.floor}
+    chosen = {
+        "t": args.t,
+        "tau": args.tau,
+        "scale": args.scale,
+        "floor": args.floor,
+        "bonus": args.bonus,
+        "flip": float(args.flip),
+    }
     if args.calibrate:
         grid_t = [float(v) for v in args.grid_t.split(",")]
         grid_floor = [float(v) for v in args.grid_floor.split(",")]
-        chosen, rows = calibrate(raw, members, args.fp16_weights, grid_t, grid_floor)
+        grid_bonus = [float(v) for v in args.grid_bonus.split(",")]
+        chosen, rows = calibrate(raw, members, args.fp16_weights, grid_t, grid_floor, grid_bonus, args.flip)
         if args.log:
             log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "fp16": args.fp16_weights}
             args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")

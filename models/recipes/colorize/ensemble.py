@@ -30,15 +30,41 @@ def network_nodes(model: onnx.ModelProto) -> tuple[list[onnx.NodeProto], str]:
     return nodes[: soft[0]], nodes[soft[0]].input[0]
 
 
-def add_member(main: onnx.ModelProto, other: onnx.ModelProto, prefix: str) -> str:
-    """Copy ``other``'s network into ``main`` (names prefixed, input ``L`` shared); its logits' name."""
+def _flip_w(src: str, dst: str, name: str) -> tuple[onnx.NodeProto, list[onnx.TensorProto]]:
+    """``dst`` = ``src`` mirrored along its last (width) axis: a Slice with step -1."""
+    consts = {"starts": [-1], "ends": [-(2**63)], "axes": [3], "steps": [-1]}
+    inits = [numpy_helper.from_array(np.array(v, np.int64), f"{name}.{k}") for k, v in consts.items()]
+    node = helper.make_node("Slice", [src, *(f"{name}.{k}" for k in consts)], [dst], name=name)
+    return node, inits
+
+
+def add_member(
+    main: onnx.ModelProto,
+    other: onnx.ModelProto,
+    prefix: str,
+    flip: bool = False,
+    weights_prefix: str | None = None,
+) -> str:
+    """Copy ``other``'s network into ``main`` (names prefixed, input ``L`` shared); its logits' name.
+
+    ``flip``: the copy reads the mirrored ``L`` and its logits are mirrored back, so its posterior
+    is that of the horizontally flipped photo (test-time augmentation).  ``weights_prefix``: the
+    network's weights are already in ``main`` under this prefix ("" for the main network's own), so
+    the copy reads them there instead of storing them twice."""
     if [i.name for i in other.graph.input] != [INPUT]:
         raise ValueError(f"a member must have the single input {INPUT!r}")
     taken = {i.name for i in main.graph.initializer} | {o for n in main.graph.node for o in n.output}
     nodes, logits = network_nodes(other)
+    src = prefix + "L_flipped" if flip else INPUT
+
+    shared = {t.name for t in other.graph.initializer} if weights_prefix is not None else set()
 
     def ren(name: str) -> str:
-        return name if name in ("", INPUT) else prefix + name
+        if name == INPUT:
+            return src
+        if name in shared:
+            return f"{weights_prefix}{name}"
+        return name if name == "" else prefix + name
 
     copied = []
     for n in nodes:
@@ -51,21 +77,31 @@ def add_member(main: onnx.ModelProto, other: onnx.ModelProto, prefix: str) -> st
     used = {x for n in nodes for x in n.input}
     inits = []
     for t in other.graph.initializer:
-        if t.name not in used:
+        if t.name not in used or t.name in shared:
             continue
         c = onnx.TensorProto()
         c.CopyFrom(t)
         c.name = ren(t.name)
         inits.append(c)
+    missing = {ren(x) for x in shared & used} - {i.name for i in main.graph.initializer}
+    if missing:
+        raise ValueError(f"weights to share are not in the main graph: {sorted(missing)[:3]}")
     clash = taken & ({o for n in copied for o in n.output} | {t.name for t in inits})
     if clash:
         raise ValueError(f"prefix {prefix!r} clashes with names in the main graph: {sorted(clash)[:3]}")
+    out = ren(logits)
+    if flip:
+        pre, pre_i = _flip_w(INPUT, src, prefix + "flip_in")
+        post, post_i = _flip_w(out, out + "_unflipped", prefix + "flip_out")
+        copied = [pre, *copied, post]
+        inits += pre_i + post_i
+        out = out + "_unflipped"
     # The member depends only on L and its own initializers, so it can run first.
     rest = list(main.graph.node)
     del main.graph.node[:]
     main.graph.node.extend(copied + rest)
     main.graph.initializer.extend(inits)
-    return ren(logits)
+    return out
 
 
 def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
