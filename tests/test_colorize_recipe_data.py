@@ -56,3 +56,26 @@ def test_extra_sources_must_be_declared(tmp_path: Path) -> None:
     (tmp_path / "undeclared").mkdir()
     with pytest.raises(SystemExit, match="undeclared is not listed"):
         list_extra(tmp_path)
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_gathered_photos_are_resized_and_small_grey_or_broken_ones_dropped() -> None:
+    from gather_extra import prepare
+
+    rng = np.random.default_rng(0)
+    colour = np.zeros((600, 900, 3), np.uint8)
+    colour[..., 0] = 200
+    colour[..., 2] = rng.integers(0, 255, (600, 900), dtype=np.uint8)
+    kept = prepare(_png(colour))
+    assert kept is not None
+    im = Image.open(io.BytesIO(kept))
+    assert im.format == "JPEG" and im.size == (672, 448)  # short side 448, aspect kept
+    assert prepare(_png(colour[:100, :300])) is None  # short side under 128
+    grey = np.repeat(rng.integers(0, 255, (300, 300, 1), dtype=np.uint8), 3, axis=2)
+    assert prepare(_png(grey)) is None  # no chroma
+    assert prepare(b"GIF89a not really an image") is None
