@@ -19,8 +19,9 @@ With equal lightness CIEDE2000 does not depend on L (only ``S_L`` does, and it m
 ``D`` is one fixed ``Q x Q`` matrix: a 1x1 convolution in the graph, and the bonus is its bias.
 The bonus is another way to buy colourfulness than the image-level floor (which multiplies every
 pixel's chroma, the hedged ones too): a candidate colour wins where its expected cost is within
-``bonus * chroma`` of the best, so colour goes first where the posterior supports it.  Everything is plain ONNX
-(Conv, Mul, Softmax); onnxruntime and onnxruntime-web run it unchanged.
+``bonus * chroma`` of the best, so colour goes first where the posterior supports it.  ``--flip``
+also averages each network's posterior on the mirrored photo (mirrored back).  Everything is plain
+ONNX (Conv, Mul, Softmax, Slice for the mirror); onnxruntime and onnxruntime-web run it unchanged.
 
 ``t``, ``tau`` and ``scale`` are chosen by ``--calibrate`` on BSD100 ``img_021``..``img_100``
 (never trained on by the shipped run; never the held-out ``img_001``..``img_020``), with the rule
