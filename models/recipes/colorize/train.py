@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from backbone import GuidedColorUNet
 from calib import choose_decoding, grey_de, score, val_logits, val_loss
 from data import GpuAugmenter, load_npz
 from losses import SoftCE, class_weights
@@ -150,6 +151,14 @@ def main() -> None:
         default="copy",
         help="EMA model's BatchNorm statistics: copied from the live net (runs 3-5) or averaged like the weights",
     )
+    ap.add_argument(
+        "--detector",
+        default="",
+        help="tfjs model.json of the frozen detector whose features guide the U-Net (backbone.py); off if empty",
+    )
+    ap.add_argument(
+        "--init", default="", help="fp16 state dict of a U-Net to start from (detector projections at 0)"
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     t_start = time.time()
@@ -177,6 +186,8 @@ def main() -> None:
     ch = widths(args.width)
 
     def make_net(dropout: float = 0.0) -> ColorUNet:
+        if args.detector:
+            return GuidedColorUNet(len(centers_np), Path(args.detector), ch=ch, dropout=dropout).to(device)
         return ColorUNet(len(centers_np), ch=ch, dropout=dropout).to(device)
 
     if args.export_only:
@@ -196,6 +207,13 @@ def main() -> None:
         return
 
     net = make_net(args.dropout)
+    if args.init:
+        sd = torch.load(args.init, map_location=device)
+        res = net.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=False
+        )
+        if res.unexpected_keys or any(not k.startswith(("g2.", "g3.", "g4.")) for k in res.missing_keys):
+            raise SystemExit(f"--init {args.init} does not fit: {res}")
     ema = make_net()
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
@@ -213,6 +231,8 @@ def main() -> None:
     aug = GpuAugmenter(train_imgs, device, args.crop, gen, args.scale_min, not args.no_photometric)
     info = {
         "params": n_params,
+        "detector": args.detector,
+        "init": args.init,
         "channels": list(ch),
         "bins": len(centers_np),
         "train_images": len(train_imgs),
