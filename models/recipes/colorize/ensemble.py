@@ -105,13 +105,30 @@ def add_member(
 
 
 def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
-    """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16."""
+    """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16.
+
+    Large float32 ``Constant`` nodes (the frozen detector's weights, exported from non-persistent
+    buffers) are turned into such initializers first; smaller ones stay as they are."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
     casts: list[onnx.NodeProto] = []
     keep: list[onnx.TensorProto] = []
-    for t in g.initializer:
+    hoisted: list[onnx.TensorProto] = []
+    nodes = []
+    for n in g.node:
+        value = n.attribute[0].t if n.op_type == "Constant" and n.attribute[0].name == "value" else None
+        if (
+            value is not None
+            and value.data_type == onnx.TensorProto.FLOAT
+            and np.prod(value.dims) >= min_elements
+        ):
+            hoisted.append(numpy_helper.from_array(numpy_helper.to_array(value), n.output[0]))
+        else:
+            nodes.append(n)
+    del g.node[:]
+    g.node.extend(nodes)
+    for t in [*g.initializer, *hoisted]:
         if t.data_type != onnx.TensorProto.FLOAT or int(np.prod(t.dims)) < min_elements:
             keep.append(t)
             continue
