@@ -88,6 +88,9 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and the child would
+        # inherit that (as when the suite runs under `nohup ... &`): give it a terminal's default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)  # type: ignore[union-attr]
@@ -95,7 +98,7 @@ def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path) -> None:
     deadline = time.perf_counter() + 60
     while "0/2" not in "".join(seen) and time.perf_counter() < deadline:
         time.sleep(0.05)  # wait until the plan is made and the first (long) tile runs
-    time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     t0 = time.perf_counter()
     proc.wait(timeout=60)

@@ -233,3 +233,41 @@ def test_fp16_weight_storage_keeps_the_output_and_halves_the_weights() -> None:
     size = {i.name: numpy_helper.to_array(i).nbytes for i in inits}
     assert size["bayes.cost__fp16"] * 2 == size["bayes.cost"] == Q * Q * 4
     np.testing.assert_allclose(_run(half, x), _run(full, x), atol=2e-3)
+
+
+def test_fp16_weights_hoist_large_constants_and_store_equal_tensors_once() -> None:
+    # Two copies of one frozen weight tensor exported as Constant nodes (as torch exports a
+    # non-persistent buffer), plus a small Constant that must stay as it is.
+    w = np.random.default_rng(5).normal(0, 1, (64, 1, 1, 1)).astype(np.float32)
+    nodes = [
+        helper.make_node("Constant", [], ["w_a"], value=numpy_helper.from_array(w, "w_a")),
+        helper.make_node("Constant", [], ["w_b"], value=numpy_helper.from_array(w.copy(), "w_b")),
+        helper.make_node(
+            "Constant", [], ["k"], value=numpy_helper.from_array(np.full(3, 0.5, np.float32), "k")
+        ),
+        helper.make_node("Conv", ["x", "w_a"], ["y_a"]),
+        helper.make_node("Conv", ["x", "w_b"], ["y_b"]),
+        helper.make_node("Add", ["y_a", "y_b"], ["s"]),
+        helper.make_node("Mul", ["s", "k_b"], ["y"]),
+        helper.make_node("Reshape", ["k", "k_shape"], ["k_b"]),
+    ]
+    graph = helper.make_graph(
+        [*nodes[:6], nodes[7], nodes[6]],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 2, 3])],
+        [numpy_helper.from_array(np.array([1, 1, 1, 3], np.int64), "k_shape")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    half = weights_to_fp16(model, min_elements=64)
+    onnx.checker.check_model(half)
+    fp16 = [i for i in half.graph.initializer if i.data_type == TensorProto.FLOAT16]
+    assert [i.name for i in fp16] == ["w_a__fp16"]  # w_b's copy is not stored again
+    assert [n.output[0] for n in half.graph.node if n.op_type == "Constant"] == ["k"]
+    assert sum(n.op_type == "Cast" for n in half.graph.node) == 1
+    assert all("w_b" not in n.input for n in half.graph.node)
+    x = np.random.default_rng(6).random((1, 1, 2, 3)).astype(np.float32)
+    full_y = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    half_y = ort.InferenceSession(half.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(half_y, full_y, atol=5e-3)
+    np.testing.assert_allclose(full_y, 2 * 0.5 * np.einsum("oi,bihw->bohw", w[:, :, 0, 0], x), atol=1e-5)

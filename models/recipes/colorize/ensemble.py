@@ -14,6 +14,8 @@ runs in float32.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -108,7 +110,8 @@ def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.Mo
     """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16.
 
     Large float32 ``Constant`` nodes (the frozen detector's weights, exported from non-persistent
-    buffers) are turned into such initializers first; smaller ones stay as they are."""
+    buffers) are turned into such initializers first; smaller ones stay as they are. Large tensors with
+    the same values (two members' copies of the detector) are stored once, read by all their users."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
@@ -128,11 +131,18 @@ def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.Mo
             nodes.append(n)
     del g.node[:]
     g.node.extend(nodes)
+    first: dict[tuple[tuple[int, ...], str], str] = {}  # identical large tensors: stored once
+    alias: dict[str, str] = {}
     for t in [*g.initializer, *hoisted]:
         if t.data_type != onnx.TensorProto.FLOAT or int(np.prod(t.dims)) < min_elements:
             keep.append(t)
             continue
         half = numpy_helper.to_array(t).astype(np.float16)
+        key = (tuple(t.dims), hashlib.sha256(numpy_helper.to_array(t).tobytes()).hexdigest())
+        if key in first:
+            alias[t.name] = first[key]
+            continue
+        first[key] = t.name
         keep.append(numpy_helper.from_array(half, t.name + "__fp16"))
         casts.append(
             helper.make_node(
@@ -142,6 +152,9 @@ def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.Mo
     del g.initializer[:]
     g.initializer.extend(keep)
     rest = list(g.node)
+    for n in rest:
+        for i, name in enumerate(n.input):
+            n.input[i] = alias.get(name, name)
     del g.node[:]
     g.node.extend(casts + rest)
     return out
