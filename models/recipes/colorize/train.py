@@ -2,7 +2,8 @@
 
 Modules: ``model.py`` (U-Net, bins, export wrapper), ``losses.py`` (soft-encoded CE, rebalancing
 weights), ``data.py`` (npz loader, GPU augmenter), ``calib.py`` (internal validation and the choice of
-the decoding).  See README.md for why.
+the decoding), ``backbone.py`` (``--detector``: the U-Net plus a frozen detector's features, run 9;
+``--init`` starts from a plain U-Net's weights).  See README.md for why.
 
 * Loss: soft-encoded cross-entropy over 261 ab bins, by default **without** class rebalancing
   (``--lam 1``), so that the network learns the calibrated posterior; the rebalancing of Zhang et al.
