@@ -79,16 +79,10 @@ class GuidedColorUNet(ColorUNet):
             f16 = torch.cat([f16, f32], 1)
         return [f4[:, :, : h // 4, : w // 4], f8[:, :, : h // 8, : w // 8], f16[:, :, : h // 16, : w // 16]]
 
-    def forward(self, lum: torch.Tensor) -> torch.Tensor:
-        f4, f8, f16 = self.detector_features(lum)
-        x0 = self.stem(lum - 0.5)
-        x1 = self.e1(x0)
-        x2 = self.e2(x1) + self.g2(f4.to(x1.dtype))
-        x3 = self.e3(x2) + self.g3(f8.to(x2.dtype))
-        x4 = self.e4(x3) + self.g4(f16.to(x3.dtype))
-        g = self.glob(x4.mean(dim=(2, 3)))
-        x4 = F.relu(x4 + g[:, :, None, None])
-        y = self.drop(self.d3(self._up(x4, x3)))
-        y = self.drop(self.d2(self._up(y, x2)))
-        y = self.d1(self._up(y, x1))
-        return self.head(y)
+    def guide_features(self, lum: torch.Tensor) -> list[torch.Tensor]:
+        return self.detector_features(lum)
+
+    def guide(self, level: int, feats: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Detector map of encoder level 2, 3 or 4 (in ``x``'s dtype) through its 1x1 projection."""
+        proj = {2: self.g2, 3: self.g3, 4: self.g4}[level]
+        return proj(feats[level - 2].to(x.dtype))  # type: ignore[no-any-return]

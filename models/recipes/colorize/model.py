@@ -94,12 +94,27 @@ class ColorUNet(nn.Module):
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return torch.cat([x, skip], 1)
 
+    def guide_features(self, lum: torch.Tensor) -> list[torch.Tensor]:
+        """Extra feature maps for the encoder levels 2-4: none here (see backbone.py)."""
+        return []
+
+    def guide(self, level: int, feats: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The term added to encoder level ``level``'s output ``x`` (2, 3, 4) from ``guide_features``."""
+        raise NotImplementedError
+
     def forward(self, lum: torch.Tensor) -> torch.Tensor:
+        feats = self.guide_features(lum)
         x0 = self.stem(lum - 0.5)
         x1 = self.e1(x0)
         x2 = self.e2(x1)
+        if feats:
+            x2 = x2 + self.guide(2, feats, x2)
         x3 = self.e3(x2)
+        if feats:
+            x3 = x3 + self.guide(3, feats, x3)
         x4 = self.e4(x3)
+        if feats:
+            x4 = x4 + self.guide(4, feats, x4)
         g = self.glob(x4.mean(dim=(2, 3)))
         x4 = F.relu(x4 + g[:, :, None, None])
         y = self.drop(self.d3(self._up(x4, x3)))
