@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
 from bayes_decode import bin_centres, ciede2000_cost, rewrite  # noqa: E402
-from ensemble import weights_to_fp16  # noqa: E402
+from ensemble import weights_to_fp16, weights_to_int8  # noqa: E402
 
 Q = 12  # bins in the stand-in
 
@@ -271,3 +271,48 @@ def test_fp16_weights_hoist_large_constants_and_store_equal_tensors_once() -> No
     half_y = ort.InferenceSession(half.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(half_y, full_y, atol=5e-3)
     np.testing.assert_allclose(full_y, 2 * 0.5 * np.einsum("oi,bihw->bohw", w[:, :, 0, 0], x), atol=1e-5)
+
+
+def test_int8_weight_storage_quantizes_conv_weights_per_channel_and_keeps_the_cost_matrix() -> None:
+    raw, *_ = _raw_export(0)
+    member, *_ = _raw_export(1)
+    x = np.random.default_rng(4).random((1, 1, 6, 10)).astype(np.float32)
+    full = rewrite(raw, **ENSEMBLE, members=[member])
+    small = weights_to_int8(full, min_elements=Q)
+    onnx.checker.check_model(small)
+    stored = {i.name: i for i in small.graph.initializer}
+    assert stored["head.w__int8"].data_type == TensorProto.INT8 and "head.w" not in stored
+    assert stored["m2/head.w__int8"].data_type == TensorProto.INT8
+    assert stored["bayes.cost__fp16"].data_type == TensorProto.FLOAT16  # the decoding stays float16
+    # one scale per output channel: max |w| / 127, and the int8 values reproduce w within half a step
+    w = numpy_helper.to_array(next(i for i in full.graph.initializer if i.name == "head.w"))
+    q = numpy_helper.to_array(stored["head.w__int8"]).astype(np.float32)
+    scale = numpy_helper.to_array(stored["head.w__scale"])
+    assert scale.shape == (Q,) and np.abs(q).max() == 127
+    np.testing.assert_allclose(scale, np.abs(w).reshape(Q, -1).max(1) / 127, rtol=1e-6)
+    assert np.abs(q * scale[:, None, None, None] - w).max() <= scale.max() / 2 + 1e-6
+    dq = [n for n in small.graph.node if n.op_type == "DequantizeLinear"]
+    assert sorted(n.output[0] for n in dq) == ["head.w", "m2/head.w"]
+    assert all(a.i == 0 for n in dq for a in n.attribute if a.name == "axis")
+    np.testing.assert_allclose(_run(small, x), _run(full, x), atol=0.05)  # ab units of 1/128
+    assert small.SerializeToString() == weights_to_int8(full, min_elements=Q).SerializeToString()
+
+
+def test_int8_storage_leaves_a_tensor_with_other_users_in_float16() -> None:
+    w = np.random.default_rng(7).normal(0, 1, (64, 1, 1, 1)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y_conv"]),
+        helper.make_node("ReduceMean", ["w"], ["w_mean"], keepdims=0),  # w is read as data, too
+        helper.make_node("Add", ["y_conv", "w_mean"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 2, 3])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    small = weights_to_int8(model, min_elements=64)
+    assert [i.data_type for i in small.graph.initializer] == [TensorProto.FLOAT16]
+    assert not any(n.op_type == "DequantizeLinear" for n in small.graph.node)

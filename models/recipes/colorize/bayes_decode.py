@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from ensemble import add_member, weights_to_fp16
+from ensemble import add_member, weights_to_fp16, weights_to_int8
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +62,7 @@ GRID_SCALE = (1.0,)
 GRID_FLOOR = (0.0, 10.0)
 GRID_BONUS = (0.0,)
 MAX_GAIN = 3.0
+STORAGE = ("float32", "float16", "int8")
 CF_MEAN_MIN = 0.7
 CF_MIN_MIN = 0.3
 
@@ -283,9 +284,11 @@ def _metrics(model_bytes: bytes, ids: list[str]) -> dict[str, float]:
 
 
 def build(
-    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], fp16: bool, **dec: float
+    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], storage: str, **dec: float
 ) -> onnx.ModelProto:
-    """The shipped graph: ``rewrite`` with the members, weights stored as float16 if asked."""
+    """The shipped graph: ``rewrite`` with the members, weights stored as ``storage`` (``STORAGE``)."""
+    if storage not in STORAGE:
+        raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
     model = rewrite(
         raw,
         dec["t"],
@@ -296,13 +299,13 @@ def build(
         bonus=dec.get("bonus", 0.0),
         flip=bool(dec.get("flip", 0.0)),
     )
-    return weights_to_fp16(model) if fp16 else model
+    return {"float32": lambda m: m, "float16": weights_to_fp16, "int8": weights_to_int8}[storage](model)
 
 
 def calibrate(
     raw: onnx.ModelProto,
     members: Sequence[onnx.ModelProto] = (),
-    fp16: bool = False,
+    storage: str = "float32",
     grid_t: Sequence[float] = GRID_T,
     grid_floor: Sequence[float] = GRID_FLOOR,
     grid_bonus: Sequence[float] = GRID_BONUS,
@@ -314,7 +317,7 @@ def calibrate(
         grid_t, GRID_TAU, GRID_SCALE, grid_floor, grid_bonus
     ):
         dec = {"t": t, "tau": tau, "scale": scale, "floor": floor, "bonus": bonus, "flip": float(flip)}
-        m = _metrics(build(raw, members, fp16, **dec).SerializeToString(), CALIB_IDS)
+        m = _metrics(build(raw, members, storage, **dec).SerializeToString(), CALIB_IDS)
         rows.append({**dec, **{k: round(v, 4) for k, v in m.items()}})
         print(json.dumps(rows[-1]), flush=True)
     ok = [r for r in rows if r["cf_ratio_mean"] >= CF_MEAN_MIN and r["cf_ratio_min"] >= CF_MIN_MIN]
@@ -349,7 +352,9 @@ def main() -> None:
         help="another raw export to ensemble with RAW (posteriors averaged; repeatable)",
     )
     ap.add_argument("--fp16-weights", action="store_true", help="store the weights as float16 (file size)")
+    ap.add_argument("--int8-weights", action="store_true", help="store conv weights as int8 (a quarter)")
     args = ap.parse_args()
+    storage = "int8" if args.int8_weights else "float16" if args.fp16_weights else "float32"
     raw = onnx.load(str(args.raw))
     members = [onnx.load(str(p)) for p in args.member]
     chosen = {
@@ -364,11 +369,11 @@ def main() -> None:
         grid_t = [float(v) for v in args.grid_t.split(",")]
         grid_floor = [float(v) for v in args.grid_floor.split(",")]
         grid_bonus = [float(v) for v in args.grid_bonus.split(",")]
-        chosen, rows = calibrate(raw, members, args.fp16_weights, grid_t, grid_floor, grid_bonus, args.flip)
+        chosen, rows = calibrate(raw, members, storage, grid_t, grid_floor, grid_bonus, args.flip)
         if args.log:
-            log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "fp16": args.fp16_weights}
+            log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "storage": storage}
             args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")
-    data = build(raw, members, args.fp16_weights, **chosen).SerializeToString()
+    data = build(raw, members, storage, **chosen).SerializeToString()
     args.out.write_bytes(data)
     print(
         json.dumps(

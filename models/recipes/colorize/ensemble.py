@@ -7,9 +7,10 @@ where both agree that it is likely.  ``add_member`` copies the network part of a
 its logits; both networks read the same input ``L``.
 
 ``weights_to_fp16`` stores the large float initializers as float16 with a ``Cast`` back to float32
-in front of their users, so two networks fit the 20 MB file limit.  The casts read initializers only,
-so onnxruntime (and onnxruntime-web) fold them once when the session is created: inference still
-runs in float32.
+in front of their users, so two networks fit the 20 MB file limit; ``weights_to_int8`` stores the
+convolution weights as int8 with a per-channel scale (``DequantizeLinear``), so five fit.  The casts
+and dequantizations read initializers only, so onnxruntime (and onnxruntime-web) fold them once when
+the session is created: inference still runs in float32.
 """
 
 from __future__ import annotations
@@ -106,17 +107,18 @@ def add_member(
     return out
 
 
-def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
-    """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16.
+def _large_weights(
+    model: onnx.ModelProto, min_elements: int
+) -> tuple[onnx.ModelProto, list[tuple[onnx.TensorProto, bool]]]:
+    """A copy without initializers, and its initializers in order, each with ``True`` if it is a float32
+    tensor of at least ``min_elements`` values (a tensor that ``_store`` may store smaller).
 
     Large float32 ``Constant`` nodes (the frozen detector's weights, exported from non-persistent
-    buffers) are turned into such initializers first; smaller ones stay as they are. Large tensors with
-    the same values (two members' copies of the detector) are stored once, read by all their users."""
+    buffers) count as such tensors too. Tensors with the same values (two members' copies of the
+    detector) are returned once; their other users read the first one's name."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
-    casts: list[onnx.NodeProto] = []
-    keep: list[onnx.TensorProto] = []
     hoisted: list[onnx.TensorProto] = []
     nodes = []
     for n in g.node:
@@ -129,32 +131,99 @@ def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.Mo
             hoisted.append(numpy_helper.from_array(numpy_helper.to_array(value), n.output[0]))
         else:
             nodes.append(n)
-    del g.node[:]
-    g.node.extend(nodes)
-    first: dict[tuple[tuple[int, ...], str], str] = {}  # identical large tensors: stored once
+    first: dict[tuple[tuple[int, ...], str], str] = {}
     alias: dict[str, str] = {}
+    entries: list[tuple[onnx.TensorProto, bool]] = []
     for t in [*g.initializer, *hoisted]:
         if t.data_type != onnx.TensorProto.FLOAT or int(np.prod(t.dims)) < min_elements:
-            keep.append(t)
+            entries.append((t, False))
             continue
-        half = numpy_helper.to_array(t).astype(np.float16)
         key = (tuple(t.dims), hashlib.sha256(numpy_helper.to_array(t).tobytes()).hexdigest())
         if key in first:
             alias[t.name] = first[key]
             continue
         first[key] = t.name
-        keep.append(numpy_helper.from_array(half, t.name + "__fp16"))
-        casts.append(
-            helper.make_node(
-                "Cast", [t.name + "__fp16"], [t.name], name=f"/fp16/{t.name}", to=onnx.TensorProto.FLOAT
-            )
-        )
-    del g.initializer[:]
-    g.initializer.extend(keep)
-    rest = list(g.node)
-    for n in rest:
+        entries.append((t, True))
+    for n in nodes:
         for i, name in enumerate(n.input):
             n.input[i] = alias.get(name, name)
     del g.node[:]
-    g.node.extend(casts + rest)
-    return out
+    g.node.extend(nodes)
+    del g.initializer[:]
+    return out, entries
+
+
+def _weight_only_users(g: onnx.GraphProto) -> set[str]:
+    """Names read only as the weight input (index 1) of ``Conv`` or ``Gemm`` nodes."""
+    other: set[str] = set()
+    weight: set[str] = set()
+    for n in g.node:
+        for i, name in enumerate(n.input):
+            (weight if n.op_type in ("Conv", "Gemm") and i == 1 else other).add(name)
+    return weight - other
+
+
+def _store(
+    model: onnx.ModelProto, entries: list[tuple[onnx.TensorProto, bool]], int8: set[str]
+) -> onnx.ModelProto:
+    """Put the initializers back: the large ones as float16 + ``Cast``, or, for names in ``int8``, as
+    int8 + ``DequantizeLinear``
+    (symmetric, one scale per slice along axis 0). The decoding nodes read initializers only, so
+    onnxruntime (and onnxruntime-web) fold them once when the session is created."""
+    g = model.graph
+    decode: list[onnx.NodeProto] = []
+    for t, large in entries:
+        if not large:
+            g.initializer.append(t)
+            continue
+        w = numpy_helper.to_array(t)
+        if t.name in int8:
+            amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+            scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+            q = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -127, 127).astype(np.int8)
+            g.initializer.extend(
+                [
+                    numpy_helper.from_array(q, t.name + "__int8"),
+                    numpy_helper.from_array(scale, t.name + "__scale"),
+                    numpy_helper.from_array(np.zeros_like(scale, np.int8), t.name + "__zero"),
+                ]
+            )
+            decode.append(
+                helper.make_node(
+                    "DequantizeLinear",
+                    [t.name + "__int8", t.name + "__scale", t.name + "__zero"],
+                    [t.name],
+                    name=f"/int8/{t.name}",
+                    axis=0,
+                )
+            )
+            continue
+        g.initializer.append(numpy_helper.from_array(w.astype(np.float16), t.name + "__fp16"))
+        decode.append(
+            helper.make_node("Cast", [t.name + "__fp16"], [t.name], name=f"/fp16/{t.name}", to=onnx.TensorProto.FLOAT)
+        )
+    rest = list(g.node)
+    del g.node[:]
+    g.node.extend(decode + rest)
+    return model
+
+
+def weights_to_fp16(model: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
+    """A copy whose float32 initializers of at least ``min_elements`` values are stored as float16.
+
+    Large float32 ``Constant`` nodes are turned into such initializers first, and tensors with the
+    same values are stored once (``_large_weights``)."""
+    out, entries = _large_weights(model, min_elements)
+    return _store(out, entries, set())
+
+
+def weights_to_int8(
+    model: onnx.ModelProto, min_elements: int = 4096, keep_prefixes: tuple[str, ...] = ("bayes.", "decode.")
+) -> onnx.ModelProto:
+    """As ``weights_to_fp16``, but the convolution and dense weights are stored as int8 with one float32
+    scale per output channel (a quarter of float32). Tensors named with ``keep_prefixes`` (the
+    decoding's CIEDE2000 cost matrix, the bin centres) and tensors with other users stay float16."""
+    out, entries = _large_weights(model, min_elements)
+    users = _weight_only_users(out.graph)
+    int8 = {t.name for t, large in entries if large and t.name in users and not t.name.startswith(keep_prefixes)}
+    return _store(out, entries, int8)
