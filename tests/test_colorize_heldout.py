@@ -49,9 +49,9 @@ def test_colourfulness_ratio(heldout_rows: list[dict[str, float]]) -> None:
     assert min(ratios) >= 0.25, ratios
 
 
-# Measured with the shipped model (ensemble of runs 3, 4 and 9): mean CIEDE2000 10.35 vs grey 11.07
-# (-6.5 %), 15/20 better than grey.  The 10 % goal is NOT met; strict xfail keeps that visible and fails
-# the day it starts to pass.
+# Measured with the shipped model (ensemble of runs 3, 4, 9, 10a and 10b): mean CIEDE2000 10.10 vs
+# grey 11.07 (-8.7 %), 14/20 better than grey.  The 10 % goal is NOT met; strict xfail keeps that
+# visible and fails the day it starts to pass.
 NOT_MET = "issue 8 goal not met by the shipped model (see models/recipes/colorize/README.md)"
 
 
@@ -70,9 +70,10 @@ def test_better_than_constant_mean_ab(heldout_rows: list[dict[str, float]]) -> N
     assert _mean(heldout_rows, "de2000_pred") < _mean(heldout_rows, "de2000_meanab")
 
 
-def test_no_worse_than_grey_on_average(heldout_rows: list[dict[str, float]]) -> None:
-    """What the shipped model does reach (10.35 vs 11.07): a regression guard for the decoding."""
-    assert _mean(heldout_rows, "de2000_pred") <= _mean(heldout_rows, "de2000_grey")
+def test_at_least_5_percent_below_grey(heldout_rows: list[dict[str, float]]) -> None:
+    """What the shipped model does reach (10.10 vs 11.07, -8.7 %), with a margin: a regression guard."""
+    pred, grey = _mean(heldout_rows, "de2000_pred"), _mean(heldout_rows, "de2000_grey")
+    assert pred <= 0.95 * grey, f"mean CIEDE2000 {pred:.3f} vs grey {grey:.3f}"
 
 
 def test_lightness_preserved(heldout_rows: list[dict[str, float]]) -> None:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Re-create models/colorize-unet.onnx (issue 8): an ensemble of three trained networks (run 3, run 4
-# and the detector-guided run 9) whose posteriors are averaged before the minimum-expected-CIEDE2000
-# decoding.
+# Re-create models/colorize-unet.onnx (issue 8): an ensemble of five trained networks (run 3, run 4
+# and the detector-guided runs 9, 10a and 10b) whose posteriors are averaged before the
+# minimum-expected-CIEDE2000 decoding; the weights are stored as int8.
 # Usage: bash models/recipes/colorize/build.sh OUT_DIR
-# Needs: torch with CUDA (about 8 + 6 + 8 minutes on one H100; hours on a CPU), numpy, pillow,
+# Needs: torch with CUDA (about 8 + 6 + 8 + 6 + 2 x 4 minutes on one H100; hours on a CPU), numpy, pillow,
 # scikit-image, onnx, onnxruntime; the photos in ../shared/datasets/train-photos and sr-benchmark, the
 # Debian wallpaper packages unpacked under /tmp/debbg/x and the ImageNet sample images under
 # ${IMAGENET_DIR:-/tmp/imnet} (README.md here says how to get both), the gathered photos under
@@ -17,7 +17,7 @@ root=$(cd "$here/../../.." && pwd)
 data3="$root/.colorize-data/train3-256.npz"
 data4="$root/.colorize-data/train4-224.npz"
 mkdir -p "$out"
-echo "colorize recipe: data prep (~30 s), two trainings (~8 + ~6 min on one H100), exports, decoding rewrite"
+echo "colorize recipe: data prep (~30 s), six trainings (~40 min on one H100), exports, decoding rewrite"
 [ -f "$data3" ] || python "$here/prepare_data.py" --out "$data3" --val-source bsd100-021-100 \
     --short-side 256 --quality 90 --imagenet-dir none
 [ -f "$data4" ] || python "$here/prepare_data.py" --out "$data4" --val-source bsd100-021-100 \
@@ -49,6 +49,17 @@ python "$here/train.py" --data "$data6" --out "$out/run9" --detector "$detector"
     --init "$out/run4/final_ema_fp16.pt" --lr 1e-3 --total-steps 6000 --ema-bn lerp --skip-calib
 python "$here/train.py" --data "$data6" --out "$out/raw9" --export-only --weights "$out/run9/best_ema_fp16.pt" \
     --detector "$detector" --alpha 0 --temperature 1 --scale 1
+# members 4 and 5 = runs 10a/10b: the same guided network, 2500 steps, lowest-validation-loss weights;
+# 10a starts from run 3's final weights, 10b from run 5's best (run 4's recipe with seed 5678)
+python "$here/train.py" --data "$data4" --out "$out/run5" --total-steps 7500 --seed 5678 --skip-calib
+G="--data $data6 --detector $detector --lr 1e-3 --total-steps 2500 --ema-bn lerp --skip-calib"
+python "$here/train.py" $G --out "$out/run10a" --seed 10 --init "$out/run3/final_ema_fp16.pt"
+python "$here/train.py" $G --out "$out/run10b" --seed 11 --init "$out/run5/best_ema_fp16.pt"
+for r in 10a 10b; do
+    python "$here/train.py" --data "$data6" --out "$out/raw$r" --export-only --weights "$out/run$r/best_ema_fp16.pt" \
+        --detector "$detector" --alpha 0 --temperature 1 --scale 1
+done
 python "$here/bayes_decode.py" "$out/raw3/colorize-unet.onnx" "$out/colorize-unet.onnx" \
-    --member "$out/raw4/colorize-unet.onnx" --member "$out/raw9/colorize-unet.onnx" --fp16-weights \
+    --member "$out/raw4/colorize-unet.onnx" --member "$out/raw9/colorize-unet.onnx" \
+    --member "$out/raw10a/colorize-unet.onnx" --member "$out/raw10b/colorize-unet.onnx" --int8-weights \
     --t 1 --tau 0.5 --scale 1 --floor 10

@@ -8,9 +8,8 @@ its logits; both networks read the same input ``L``.
 
 ``weights_to_fp16`` stores the large float initializers as float16 with a ``Cast`` back to float32
 in front of their users, so two networks fit the 20 MB file limit; ``weights_to_int8`` stores the
-convolution weights as int8 with a per-channel scale (``DequantizeLinear``), so five fit.  The casts
-and dequantizations read initializers only, so onnxruntime (and onnxruntime-web) fold them once when
-the session is created: inference still runs in float32.
+convolution weights as int8 with a per-channel scale (``DequantizeLinear``), so five fit.  Both read
+initializers only and give float32 weights: inference still runs in float32.
 """
 
 from __future__ import annotations
@@ -167,9 +166,7 @@ def _store(
     model: onnx.ModelProto, entries: list[tuple[onnx.TensorProto, bool]], int8: set[str]
 ) -> onnx.ModelProto:
     """Put the initializers back: the large ones as float16 + ``Cast``, or, for names in ``int8``, as
-    int8 + ``DequantizeLinear``
-    (symmetric, one scale per slice along axis 0). The decoding nodes read initializers only, so
-    onnxruntime (and onnxruntime-web) fold them once when the session is created."""
+    int8 + ``DequantizeLinear`` (symmetric, one scale per slice along axis 0)."""
     g = model.graph
     decode: list[onnx.NodeProto] = []
     for t, large in entries:
