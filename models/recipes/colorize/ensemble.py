@@ -218,7 +218,8 @@ def weights_to_int8(
     model: onnx.ModelProto, min_elements: int = 4096, keep_prefixes: tuple[str, ...] = ("bayes.", "decode.")
 ) -> onnx.ModelProto:
     """As ``weights_to_fp16``, but the convolution and dense weights are stored as int8 with one float32
-    scale per output channel (a quarter of float32). Tensors named with ``keep_prefixes`` (the
+    scale per slice along axis 0 (a quarter of float32): per output channel for ``Conv`` weights and for
+    the ``Gemm`` weights that torch exports (``transB=1``). Tensors named with ``keep_prefixes`` (the
     decoding's CIEDE2000 cost matrix, the bin centres) and tensors with other users stay float16."""
     out, entries = _large_weights(model, min_elements)
     users = _weight_only_users(out.graph)
