@@ -310,11 +310,12 @@ def calibrate(
     grid_floor: Sequence[float] = GRID_FLOOR,
     grid_bonus: Sequence[float] = GRID_BONUS,
     flip: bool = False,
+    grid_tau: Sequence[float] = GRID_TAU,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Grid over (t, tau, scale, floor, bonus) on the calibration photos; the rule in the module docstring."""
     rows: list[dict[str, Any]] = []
     for t, tau, scale, floor, bonus in itertools.product(
-        grid_t, GRID_TAU, GRID_SCALE, grid_floor, grid_bonus
+        grid_t, grid_tau, GRID_SCALE, grid_floor, grid_bonus
     ):
         dec = {"t": t, "tau": tau, "scale": scale, "floor": floor, "bonus": bonus, "flip": float(flip)}
         m = _metrics(build(raw, members, storage, **dec).SerializeToString(), CALIB_IDS)
@@ -343,6 +344,7 @@ def main() -> None:
     )
     ap.add_argument("--flip", action="store_true", help="also average each network on the mirrored photo")
     ap.add_argument("--grid-bonus", default="0", help="--calibrate: bonus values")
+    ap.add_argument("--grid-tau", default=",".join(f"{v:g}" for v in GRID_TAU), help="--calibrate: tau values")
     ap.add_argument("--log", type=Path, default=None, help="write the calibration grid here (JSON)")
     ap.add_argument(
         "--member",
@@ -369,7 +371,8 @@ def main() -> None:
         grid_t = [float(v) for v in args.grid_t.split(",")]
         grid_floor = [float(v) for v in args.grid_floor.split(",")]
         grid_bonus = [float(v) for v in args.grid_bonus.split(",")]
-        chosen, rows = calibrate(raw, members, storage, grid_t, grid_floor, grid_bonus, args.flip)
+        grid_tau = [float(v) for v in args.grid_tau.split(",")]
+        chosen, rows = calibrate(raw, members, storage, grid_t, grid_floor, grid_bonus, args.flip, grid_tau)
         if args.log:
             log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "storage": storage}
             args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")
