@@ -219,11 +219,16 @@ def test_ensemble_member_with_other_bins_is_refused() -> None:
         rewrite(raw, **ENSEMBLE, members=[other_bins])
 
 
-def test_fp16_weight_storage_keeps_the_output_and_halves_the_weights() -> None:
+def _two_member_ensemble(input_seed: int) -> tuple[onnx.ModelProto, np.ndarray]:
+    """The stand-in ensemble (main export 0 + member 1) in float32, and a random input for it."""
     raw, *_ = _raw_export(0)
     member, *_ = _raw_export(1)
-    x = np.random.default_rng(3).random((1, 1, 6, 10)).astype(np.float32)
-    full = rewrite(raw, **ENSEMBLE, members=[member])
+    x = np.random.default_rng(input_seed).random((1, 1, 6, 10)).astype(np.float32)
+    return rewrite(raw, **ENSEMBLE, members=[member]), x
+
+
+def test_fp16_weight_storage_keeps_the_output_and_halves_the_weights() -> None:
+    full, x = _two_member_ensemble(3)
     half = weights_to_fp16(full, min_elements=Q)
     stored = {i.name: i.data_type for i in half.graph.initializer}
     assert stored["head.w__fp16"] == TensorProto.FLOAT16 and "head.w" not in stored
@@ -274,10 +279,7 @@ def test_fp16_weights_hoist_large_constants_and_store_equal_tensors_once() -> No
 
 
 def test_int8_weight_storage_quantizes_conv_weights_per_channel_and_keeps_the_cost_matrix() -> None:
-    raw, *_ = _raw_export(0)
-    member, *_ = _raw_export(1)
-    x = np.random.default_rng(4).random((1, 1, 6, 10)).astype(np.float32)
-    full = rewrite(raw, **ENSEMBLE, members=[member])
+    full, x = _two_member_ensemble(4)
     small = weights_to_int8(full, min_elements=Q)
     onnx.checker.check_model(small)
     stored = {i.name: i for i in small.graph.initializer}

@@ -42,7 +42,7 @@ import argparse
 import hashlib
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,11 @@ GRID_SCALE = (1.0,)
 GRID_FLOOR = (0.0, 10.0)
 GRID_BONUS = (0.0,)
 MAX_GAIN = 3.0
-STORAGE = ("float32", "float16", "int8")
+STORAGE: dict[str, Callable[[onnx.ModelProto], onnx.ModelProto]] = {
+    "float32": lambda m: m,
+    "float16": weights_to_fp16,
+    "int8": weights_to_int8,
+}
 CF_MEAN_MIN = 0.7
 CF_MIN_MIN = 0.3
 
@@ -288,7 +292,7 @@ def build(
 ) -> onnx.ModelProto:
     """The shipped graph: ``rewrite`` with the members, weights stored as ``storage`` (``STORAGE``)."""
     if storage not in STORAGE:
-        raise ValueError(f"storage must be one of {STORAGE}, got {storage!r}")
+        raise ValueError(f"storage must be one of {sorted(STORAGE)}, got {storage!r}")
     model = rewrite(
         raw,
         dec["t"],
@@ -299,7 +303,7 @@ def build(
         bonus=dec.get("bonus", 0.0),
         flip=bool(dec.get("flip", 0.0)),
     )
-    return {"float32": lambda m: m, "float16": weights_to_fp16, "int8": weights_to_int8}[storage](model)
+    return STORAGE[storage](model)
 
 
 def calibrate(
