@@ -318,3 +318,30 @@ def test_int8_storage_leaves_a_tensor_with_other_users_in_float16() -> None:
     small = weights_to_int8(model, min_elements=64)
     assert [i.data_type for i in small.graph.initializer] == [TensorProto.FLOAT16]
     assert not any(n.op_type == "DequantizeLinear" for n in small.graph.node)
+
+
+def test_cached_logits_through_the_cut_tail_equal_the_whole_ensemble() -> None:
+    """calib_cache.py: each network's logits (its own int8 copy) fed to the decoding tail cut out of
+    the int8 build give the build's output, so cached scores are the shipped graph's scores."""
+    from bayes_decode import build
+    from calib_cache import cut, tail
+    from ensemble import network_nodes
+
+    raw, *_ = _raw_export(0)
+    member, *_ = _raw_export(1)
+    x = np.random.default_rng(5).random((1, 1, 6, 10)).astype(np.float32)
+    dec = {**ENSEMBLE, "floor": 10.0}
+    want = _run(build(raw, [member], "int8", **dec), x)
+    logits = []
+    for m in (raw, member):
+        q = weights_to_int8(m)
+        part = cut(q, ["L"], [network_nodes(q)[1]])
+        assert len(part.graph.node) < len(q.graph.node)  # the decoding is not in it
+        sess = ort.InferenceSession(part.SerializeToString(), providers=["CPUExecutionProvider"])
+        logits.append(sess.run(None, {"L": x})[0])
+    decoding, names = tail(raw, 2, dec)
+    assert len(names) == 2 and names[0] != names[1]
+    got = decoding.run(["ab"], {names[0]: logits[0], names[1]: logits[1], "L": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="expected 3 logits inputs"):
+        tail(raw, 3, {**dec, "flip": 1.0})

@@ -273,7 +273,11 @@ def _metrics(model_bytes: bytes, ids: list[str]) -> dict[str, float]:
     def run(x: np.ndarray) -> np.ndarray:
         return np.asarray(sess.run(["ab"], {"L": x})[0], np.float32)
 
-    rows = photo_rows(CALIB_DIR, ids, run, None)
+    return summarize(photo_rows(CALIB_DIR, ids, run, None))
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The calibration summary of ``evaluate.photo_rows`` rows."""
     d = np.array([r["de2000_pred"] for r in rows])
     dg = np.array([r["de2000_grey"] for r in rows])
     cf = [r["cf_ratio"] for r in rows]
@@ -348,7 +352,9 @@ def main() -> None:
     )
     ap.add_argument("--flip", action="store_true", help="also average each network on the mirrored photo")
     ap.add_argument("--grid-bonus", default="0", help="--calibrate: bonus values")
-    ap.add_argument("--grid-tau", default=",".join(f"{v:g}" for v in GRID_TAU), help="--calibrate: tau values")
+    ap.add_argument(
+        "--grid-tau", default=",".join(f"{v:g}" for v in GRID_TAU), help="--calibrate: tau values"
+    )
     ap.add_argument("--log", type=Path, default=None, help="write the calibration grid here (JSON)")
     ap.add_argument(
         "--member",

@@ -197,7 +197,9 @@ def _store(
             continue
         g.initializer.append(numpy_helper.from_array(w.astype(np.float16), t.name + "__fp16"))
         decode.append(
-            helper.make_node("Cast", [t.name + "__fp16"], [t.name], name=f"/fp16/{t.name}", to=onnx.TensorProto.FLOAT)
+            helper.make_node(
+                "Cast", [t.name + "__fp16"], [t.name], name=f"/fp16/{t.name}", to=onnx.TensorProto.FLOAT
+            )
         )
     rest = list(g.node)
     del g.node[:]
@@ -223,5 +225,7 @@ def weights_to_int8(
     decoding's CIEDE2000 cost matrix, the bin centres) and tensors with other users stay float16."""
     out, entries = _large_weights(model, min_elements)
     users = _weight_only_users(out.graph)
-    int8 = {t.name for t, large in entries if large and t.name in users and not t.name.startswith(keep_prefixes)}
+    int8 = {
+        t.name for t, large in entries if large and t.name in users and not t.name.startswith(keep_prefixes)
+    }
     return _store(out, entries, int8)
