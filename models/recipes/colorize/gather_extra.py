@@ -9,9 +9,17 @@ dropped.  ``OUT/sources.tsv``
 records source, repository, commit, pattern, count and license, as ``prepare_data.py --extra-dir``
 requires.  ``prepare_data.py`` then refuses any copy of a BSD100 photo.
 
+``--list extra7_files.tsv`` adds the photos of runs 11-12 (session 7): each row names a source,
+repository, commit, path and git blob id; the file is written with its bytes unchanged (checked
+against the blob id).  Those 1,601 photos were picked by a helper from seven repositories (colour,
+short side >= 200 px, no repeats, no black-cornered or flat clip-art images) and then sub-sampled
+per source with a fixed seed; the list, not a rule, is the record.  ``--only`` limits ``SOURCES``.
+
 Usage::
 
     python models/recipes/colorize/gather_extra.py --mirrors /work/.mirror --out /tmp/extra
+    python models/recipes/colorize/gather_extra.py --out /tmp/extra7 --only urban100,t91,hymenoptera \
+        --list models/recipes/colorize/extra7_files.tsv
 """
 
 from __future__ import annotations
@@ -130,20 +138,53 @@ def gather(src: Source, mirrors: Path, out: Path) -> int:
     return kept
 
 
+LISTED_TERMS = {
+    "tf_flower_photos": "TensorFlow flower_photos copy: CC-BY 2.0 (Flickr photographers); this copy states no licence",
+    "caltech101": "Caltech-101 (Fei-Fei, Fergus, Perona 2004), from web image search: research use",
+    "coco128": "COCO 2017 photos: Flickr, each under its own (mostly CC) licence; research use",
+    "facemask_without_mask": "repository MIT; photos from Bing, Kaggle, RMFD: research use",
+    "raccoon": "repository MIT; photos from Google and Pixabay: research use",
+    "kangaroo": "none stated, research use",
+    "freshcart_produce": "repository MIT, photos look like stock images: research use",
+}
+
+
+def gather_listed(listing: Path, mirrors: Path, out: Path) -> list[str]:
+    """Write every photo ``listing`` names (bytes unchanged, blob id checked); its sources.tsv rows."""
+    rows = [line.split("\t") for line in listing.read_text().splitlines()[1:] if line.strip()]
+    counts: dict[tuple[str, str, str], int] = {}
+    for source, repo, commit, path, blob in rows:
+        gitdir = mirrors / repo.removeprefix("github:").replace("/", "+") / "repo"
+        data = _git(gitdir, "cat-file", "blob", blob)
+        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != blob:
+            raise SystemExit(f"{repo}:{path} does not match blob {blob}")
+        (out / source).mkdir(parents=True, exist_ok=True)
+        (out / source / re.sub(r"[^A-Za-z0-9._-]", "_", path.replace("/", "__"))).write_bytes(data)
+        counts[(source, repo, commit)] = counts.get((source, repo, commit), 0) + 1
+    return [
+        f"{s}\t{r}\t{c}\tlisted in {listing.name}\t{n}\t{LISTED_TERMS[s]}" for (s, r, c), n in counts.items()
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
     ap.add_argument("--out", type=Path, default=Path("/tmp/extra"))
+    ap.add_argument("--list", type=Path, default=None, help="also the photos this file lists")
+    ap.add_argument("--only", default="", help="comma-separated SOURCES names (default: all)")
     args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else {s.name for s in SOURCES}
     rows = [
         "source_name\trepository_or_package\tcommit_or_version\tpath_pattern\tcount_kept\tlicense_or_terms"
     ]
     counts = {}
-    for src in SOURCES:
+    for src in (s for s in SOURCES if s.name in only):
         counts[src.name] = gather(src, args.mirrors, args.out)
         rows.append(
             f"{src.name}\tgithub:{src.repo}\t{src.commit}\t{src.pattern}\t{counts[src.name]}\t{src.license}"
         )
+    if args.list is not None:
+        rows += gather_listed(args.list, args.mirrors, args.out)
     (args.out / "sources.tsv").write_text("\n".join(rows) + "\n")
     print(json.dumps(counts))
 
