@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from ensemble import add_member, weights_to_fp16, weights_to_int8
+from ensemble import add_member, merge_repeated_nodes, weights_to_fp16, weights_to_int8
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
@@ -307,7 +307,7 @@ def build(
         bonus=dec.get("bonus", 0.0),
         flip=bool(dec.get("flip", 0.0)),
     )
-    return STORAGE[storage](model)
+    return merge_repeated_nodes(STORAGE[storage](model))
 
 
 def calibrate(

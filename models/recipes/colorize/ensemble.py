@@ -229,3 +229,39 @@ def weights_to_int8(
         t.name for t, large in entries if large and t.name in users and not t.name.startswith(keep_prefixes)
     }
     return _store(out, entries, int8)
+
+
+def _attribute_key(a: onnx.AttributeProto) -> bytes:
+    """An attribute's name and value; a tensor by its dtype, shape and values (not its name)."""
+    if a.type == onnx.AttributeProto.TENSOR:
+        v = numpy_helper.to_array(a.t)
+        return a.name.encode() + str((v.dtype, v.shape)).encode() + v.tobytes()
+    return a.SerializeToString()
+
+
+def merge_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy in which a node that repeats an earlier one (same op, attributes and inputs, after the
+    earlier merges) is dropped and its readers read the earlier node's outputs.
+
+    The guided members each carry a copy of the frozen detector; once their weights are stored once
+    (``_large_weights``) the copies compute the same thing from ``L``, and this keeps one: the file
+    holds its nodes once and inference runs it once.  Nodes must be in topological order."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    keep_outputs = {o.name for o in g.output}
+    alias: dict[str, str] = {}
+    first: dict[tuple[object, ...], onnx.NodeProto] = {}
+    kept: list[onnx.NodeProto] = []
+    for n in g.node:
+        n.input[:] = [alias.get(x, x) for x in n.input]
+        key = (n.domain, n.op_type, tuple(n.input), len(n.output), *(_attribute_key(a) for a in n.attribute))
+        prev = first.get(key)
+        if prev is not None and not keep_outputs & set(n.output):
+            alias.update(zip(n.output, prev.output))
+            continue
+        first.setdefault(key, n)
+        kept.append(n)
+    del g.node[:]
+    g.node.extend(kept)
+    return out
