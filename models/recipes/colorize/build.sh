@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-create models/colorize-unet.onnx (issue 8): an ensemble of five trained networks (run 3, run 4
 # and the detector-guided runs 9, 10a and 10b) whose posteriors are averaged before the
-# minimum-expected-CIEDE2000 decoding; the weights are stored as int8.
+# minimum-expected-CIEDE2000 decoding; the weights are stored as int8 and the nodes the guided members
+# repeat (their copies of the frozen detector) are kept once (bayes_decode.build).
 # Usage: bash models/recipes/colorize/build.sh OUT_DIR
 # Needs: torch with CUDA (about 8 + 6 + 8 + 6 + 2 x 4 minutes on one H100; hours on a CPU), numpy, pillow,
 # scikit-image, onnx, onnxruntime; the photos in ../shared/datasets/train-photos and sr-benchmark, the
