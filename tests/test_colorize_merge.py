@@ -39,7 +39,7 @@ def _model(gains: tuple[float, ...], outputs: list[str]) -> onnx.ModelProto:
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [2, 3]) for o in outputs],
         [numpy_helper.from_array(np.array([0.5, -1.0, 2.0], np.float32), "w")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -81,3 +81,18 @@ def test_a_node_that_writes_a_graph_output_is_kept() -> None:
     want = _run(model, ["total", "c1/y"])
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_random_ops_are_never_merged() -> None:
+    draw = [
+        helper.make_node("RandomUniform", [], [f"r{k}"], shape=[2, 3], seed=1.0, dtype=TensorProto.FLOAT)
+        for k in range(2)
+    ]
+    graph = helper.make_graph(
+        [*draw, helper.make_node("Sub", ["r0", "r1"], ["d"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("d", TensorProto.FLOAT, [2, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert len(merge_repeated_nodes(model).graph.node) == 3

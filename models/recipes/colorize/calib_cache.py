@@ -4,9 +4,9 @@
 network per point on 2 cores).  Here each candidate network's logits on the 80 calibration photos
 are computed once (in its shipped int8 storage) and cached as float16 under ``--cache``; a candidate
 (members, t, tau, floor) then runs only the decoding tail of the graph ``bayes_decode.build`` writes
-(posterior average, expected-cost convolution, soft arg-min, floor, upsampling), cut out of
-it, and is scored by the same ``_metrics`` rule.  ``--check`` rebuilds one
-candidate whole and compares the two scores.  The held-out photos are never read.
+(posterior average, expected-cost convolution, soft arg-min, floor, upsampling), cut out of it,
+and is scored by the same rule as ``_metrics``.  ``--check`` also scores the first candidate's whole
+build, to compare.  The held-out photos are never read.
 
 Usage::
 

@@ -231,6 +231,11 @@ def weights_to_int8(
     return _store(out, entries, int8)
 
 
+RANDOM_OPS = frozenset(
+    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+)
+
+
 def _attribute_key(a: onnx.AttributeProto) -> bytes:
     """An attribute's name and value; a tensor by its dtype, shape and values (not its name)."""
     if a.type == onnx.AttributeProto.TENSOR:
@@ -244,8 +249,9 @@ def merge_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
     earlier merges) is dropped and its readers read the earlier node's outputs.
 
     The guided members each carry a copy of the frozen detector; once their weights are stored once
-    (``_large_weights``) the copies compute the same thing from ``L``, and this keeps one: the file
-    holds its nodes once and inference runs it once.  Nodes must be in topological order."""
+    (``_large_weights``) the copies compute the same thing from ``L``, and this keeps one, so the file
+    holds its nodes once (onnxruntime already merges such nodes when it loads a model, so the speed
+    does not change).  Random ops are never merged.  Nodes must be in topological order."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     g = out.graph
@@ -256,7 +262,7 @@ def merge_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
     for n in g.node:
         n.input[:] = [alias.get(x, x) for x in n.input]
         key = (n.domain, n.op_type, tuple(n.input), len(n.output), *(_attribute_key(a) for a in n.attribute))
-        prev = first.get(key)
+        prev = None if n.op_type in RANDOM_OPS else first.get(key)
         if prev is not None and not keep_outputs & set(n.output):
             alias.update(zip(n.output, prev.output))
             continue
@@ -264,4 +270,5 @@ def merge_repeated_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
         kept.append(n)
     del g.node[:]
     g.node.extend(kept)
+    onnx.checker.check_model(out)
     return out
