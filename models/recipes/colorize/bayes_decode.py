@@ -292,9 +292,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def build(
-    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], storage: str, **dec: float
+    raw: onnx.ModelProto, members: Sequence[onnx.ModelProto], storage: str, merge: bool = True, **dec: float
 ) -> onnx.ModelProto:
-    """The shipped graph: ``rewrite`` with the members, weights stored as ``storage`` (``STORAGE``)."""
+    """The shipped graph: ``rewrite`` with the members, weights stored as ``storage`` (``STORAGE``),
+    repeated nodes kept once (``merge``; off only where the members are copies of one network)."""
     if storage not in STORAGE:
         raise ValueError(f"storage must be one of {sorted(STORAGE)}, got {storage!r}")
     model = rewrite(
@@ -307,7 +308,8 @@ def build(
         bonus=dec.get("bonus", 0.0),
         flip=bool(dec.get("flip", 0.0)),
     )
-    return merge_repeated_nodes(STORAGE[storage](model))
+    stored = STORAGE[storage](model)
+    return merge_repeated_nodes(stored) if merge else stored
 
 
 def calibrate(

@@ -31,10 +31,8 @@ from bayes_decode import (
     CALIB_IDS,
     CF_MEAN_MIN,
     CF_MIN_MIN,
-    STORAGE,
     _metrics,
     build,
-    rewrite,
     summarize,
 )
 from ensemble import INPUT, network_nodes, weights_to_int8
@@ -97,12 +95,7 @@ def cache_logits(name: str, raw: onnx.ModelProto, cache: Path) -> Path:
 
 def tail(raw: onnx.ModelProto, n: int, dec: dict[str, float]) -> tuple[ort.InferenceSession, list[str]]:
     """The decoding part of an ``n``-network int8 build: inputs are the networks' logits (and ``L``)."""
-    # rewrite + int8 storage as build() does, without its merge (the n copies of raw are alike)
-    flip = bool(dec.get("flip", 0.0))
-    args = (dec["t"], dec["tau"], dec["scale"], dec["floor"])
-    full = STORAGE["int8"](
-        rewrite(raw, *args, members=[raw] * (n - 1), bonus=dec.get("bonus", 0.0), flip=flip)
-    )
+    full = build(raw, [raw] * (n - 1), "int8", merge=False, **dec)  # the n copies would merge
     inputs = [nd.input[0] for nd in full.graph.node if nd.name.startswith("/bayes/Temper")]
     if len(inputs) != n:
         raise ValueError(f"expected {n} logits inputs, found {len(inputs)}")

@@ -9,7 +9,7 @@ dropped.  ``OUT/sources.tsv``
 records source, repository, commit, pattern, count and license, as ``prepare_data.py --extra-dir``
 requires.  ``prepare_data.py`` then refuses any copy of a BSD100 photo.
 
-``--list extra7_files.tsv`` adds the photos of runs 11-12 (session 7): each row names a source,
+``--list extra7_files.tsv`` adds the photos of runs 11-13 (session 7): each row names a source,
 repository, commit, path and git blob id; the file is written with its bytes unchanged (checked
 against the blob id).  Those 1,601 photos were picked by a helper from seven repositories (colour,
 short side >= 200 px, no repeats, no black-cornered or flat clip-art images) and then sub-sampled
