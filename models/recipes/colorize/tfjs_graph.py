@@ -33,10 +33,17 @@ def _upsample2x_asymmetric(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class TfjsGraph(nn.Module):
-    """Frozen sub-graph of a tfjs graph model: NCHW float input -> the named nodes' values (NCHW)."""
+_CONV_OPS = ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
 
-    def __init__(self, model_json: Path, input_name: str, outputs: list[str]) -> None:
+
+class TfjsGraph(nn.Module):
+    """Sub-graph of a tfjs graph model (frozen unless ``trainable``): NCHW float input -> the named nodes' values (NCHW)."""
+
+    def __init__(
+        self, model_json: Path, input_name: str, outputs: list[str], trainable: bool = False
+    ) -> None:
+        """``trainable``: the convolutions' filters and biases become parameters (fine-tuning), the
+        other constants stay buffers; otherwise everything is a non-persistent buffer (frozen)."""
         super().__init__()
         spec = json.loads(Path(model_json).read_text())
         nodes = {n["name"]: n for n in spec["modelTopology"]["node"]}
@@ -58,15 +65,20 @@ class TfjsGraph(nn.Module):
         for o in self.outputs:
             visit(o)
         self.nodes = [nodes[n] for n in order]
-        self._const: dict[str, str] = {}  # node name -> buffer name
+        conv_params = {
+            i.split(":")[0] for n in self.nodes if n["op"] in _CONV_OPS for i in n.get("input", [])[1:3]
+        }
+        self._const: dict[str, str] = {}  # node name -> buffer or parameter name
         for n in self.nodes:
             if n["op"] == "Const":
                 arr = weights[n["name"]]
                 buf = f"c{len(self._const)}"
                 self._const[n["name"]] = buf
-                self.register_buffer(
-                    buf, torch.from_numpy(self._to_torch_layout(n["name"], arr)), persistent=False
-                )
+                value = torch.from_numpy(self._to_torch_layout(n["name"], arr))
+                if trainable and n["name"] in conv_params and value.is_floating_point():
+                    self.register_parameter(buf, nn.Parameter(value.float()))
+                else:
+                    self.register_buffer(buf, value, persistent=False)
 
     def _to_torch_layout(self, name: str, arr: np.ndarray) -> np.ndarray:
         """Convolution filters HWIO/HWIM -> OIHW; other constants as they are."""
@@ -124,7 +136,7 @@ class TfjsGraph(nn.Module):
                 env[name] = x
             elif op == "Identity":
                 env[name] = self._value(env, ins[0])
-            elif op in ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"):
+            elif op in _CONV_OPS:
                 y = self._conv(n, self._value(env, ins[0]), self._value(env, ins[1]), "Depthwise" in op)
                 for f in fused_ops(n):
                     if f == "BiasAdd":

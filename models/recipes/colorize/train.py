@@ -158,7 +158,15 @@ def main() -> None:
         help="tfjs model.json of the frozen detector whose features guide the U-Net (backbone.py); off if empty",
     )
     ap.add_argument(
-        "--init", default="", help="fp16 state dict of a U-Net to start from (detector projections at 0)"
+        "--tune-detector",
+        type=float,
+        default=0.0,
+        help="fine-tune the detector's convolutions at this fraction of --lr, no weight decay (0: frozen)",
+    )
+    ap.add_argument(
+        "--init",
+        default="",
+        help="fp16 state dict of a U-Net (detector projections at 0) or of a guided U-Net to start from",
     )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
@@ -188,7 +196,9 @@ def main() -> None:
 
     def make_net(dropout: float = 0.0) -> ColorUNet:
         if args.detector:
-            return GuidedColorUNet(len(centers_np), Path(args.detector), ch=ch, dropout=dropout).to(device)
+            return GuidedColorUNet(
+                len(centers_np), Path(args.detector), ch, dropout, tune_detector=args.tune_detector > 0
+            ).to(device)
         return ColorUNet(len(centers_np), ch=ch, dropout=dropout).to(device)
 
     if args.export_only:
@@ -213,16 +223,24 @@ def main() -> None:
         res = net.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=False
         )
-        if res.unexpected_keys or any(not k.startswith(("g2.", "g3.", "g4.")) for k in res.missing_keys):
+        if res.unexpected_keys or any(
+            not k.startswith(("g2.", "g3.", "g4.", "detector.")) for k in res.missing_keys
+        ):
             raise SystemExit(f"--init {args.init} does not fit: {res}")
     ema = make_net()
     ema.load_state_dict(net.state_dict())
     ema.requires_grad_(False)
     n_params = sum(p.numel() for p in net.parameters())
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
+    tuned = [p for k, p in net.named_parameters() if k.startswith("detector.")]
+    own = [p for k, p in net.named_parameters() if not k.startswith("detector.")]
+    groups = [
+        {"params": [p for p in own if p.ndim > 1], "weight_decay": args.wd, "lr_mult": 1.0},
+        {"params": [p for p in own if p.ndim <= 1], "weight_decay": 0.0, "lr_mult": 1.0},
+    ]
+    if tuned:
+        groups.append({"params": tuned, "weight_decay": 0.0, "lr_mult": args.tune_detector})
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
+        groups,
         lr=args.lr,
         betas=(0.9, 0.99),
         fused=device.type == "cuda",
@@ -279,7 +297,7 @@ def main() -> None:
         e0 = time.time()
         for _ in range(min(args.steps_per_epoch, args.total_steps - step)):
             for gparam in opt.param_groups:
-                gparam["lr"] = lr_at(step)
+                gparam["lr"] = lr_at(step) * gparam["lr_mult"]
             with torch.no_grad():
                 lab = rgb_to_lab_t(aug.batch(args.batch))
                 lum = (lab[:, :1] / 100).contiguous(memory_format=torch.channels_last)
