@@ -75,9 +75,15 @@ def _numpy_decode(
     r = np.exp(-(cost - cost.min(0)) / k["tau"])
     r /= r.sum(0)
     ab = np.einsum("qhw,qc->chw", r, centres) * k["scale"]
-    if k["floor"] > 0:
+    target = k["floor"]
+    if k.get("floor_rel", 0.0) > 0:  # the colourfulness of colours drawn from the posterior
+        c = centres.astype(np.float64) * k["scale"]
+        m = np.einsum("qhw,qc->c", p, c) / p[0].size
+        var = max(np.einsum("qhw,q->", p, (c**2).sum(1)) / p[0].size - (m**2).sum(), 0.0)
+        target = max(target, k["floor_rel"] * (np.sqrt(var) + 0.3 * np.hypot(*m)))
+    if target > 0:
         cf = np.sqrt(ab[0].var() + ab[1].var()) + 0.3 * np.hypot(ab[0].mean(), ab[1].mean())
-        ab = ab * np.clip(k["floor"] / max(cf, 1e-6), 1.0, 3.0)
+        ab = ab * np.clip(target / max(cf, 1e-6), 1.0, 3.0)
     return ab / 128.0
 
 
@@ -126,6 +132,8 @@ def test_bin_centres_are_read_from_the_decode_conv() -> None:
         {"t": 2.0, "tau": 0.5, "scale": 0.05, "floor": 200.0},  # the gain is capped at 3
         {"t": 1.0, "tau": 0.5, "scale": 1.0, "floor": 0.0, "bonus": 0.1},
         {"t": 1.0, "tau": 0.5, "scale": 1.0, "floor": 10.0, "bonus": 0.06},
+        {"t": 1.0, "tau": 2.0, "scale": 0.5, "floor": 0.0, "floor_rel": 0.9},  # posterior-led lift
+        {"t": 2.0, "tau": 2.0, "scale": 0.5, "floor": 3.0, "floor_rel": 0.6},  # the larger target wins
     ],
 )
 def test_rewritten_graph_equals_the_numpy_rule(settings: dict[str, float]) -> None:
@@ -138,12 +146,16 @@ def test_rewritten_graph_equals_the_numpy_rule(settings: dict[str, float]) -> No
         settings["scale"],
         settings["floor"],
         bonus=settings.get("bonus", 0.0),
+        floor_rel=settings.get("floor_rel", 0.0),
     )
     got = _run(model, x)
     assert got.shape == (1, 2, 12, 20)
     want_half = _numpy_decode(x, w, b, centres, **settings)
     want = _resize2(want_half)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)  # float32 graph vs float64 numpy
+    if settings.get("floor_rel"):  # the relative floor did lift this muted decoding
+        plain = _numpy_decode(x, w, b, centres, **{**settings, "floor": 0.0, "floor_rel": 0.0})
+        assert np.abs(want_half).sum() > 1.05 * np.abs(plain).sum()
     if settings["floor"] == 200.0:
         plain = _numpy_decode(x, w, b, centres, **{**settings, "floor": 0.0})
         np.testing.assert_allclose(want_half, plain * 3.0, rtol=1e-5)

@@ -150,3 +150,24 @@ def test_interpreter_matches_direct_nhwc_computation(tmp_path: Path) -> None:
         spec["modelTopology"]["node"][-1]["op"] = "Softplus"
         (tmp_path / "model.json").write_text(json.dumps(spec))
         TfjsGraph(tmp_path / "model.json", "x", ["w"])(torch.from_numpy(x).permute(0, 3, 1, 2))
+
+
+def test_trainable_graph_makes_only_conv_weights_parameters(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from tfjs_graph import TfjsGraph
+
+    rng = np.random.default_rng(2)
+    write_model(tmp_path, rng)
+    x = torch.from_numpy(rng.uniform(0, 2, (1, 3, 32, 64)).astype(np.float32))
+    frozen = TfjsGraph(tmp_path / "model.json", "x", ["w"])
+    tuned = TfjsGraph(tmp_path / "model.json", "x", ["w"], trainable=True)
+    assert list(frozen.parameters()) == [] and frozen.state_dict() == {}
+    # conv_w, conv_b, dw_w, dw_b become parameters (saved with the network); m and axes stay buffers
+    shapes = sorted(tuple(p.shape) for p in tuned.parameters())
+    assert shapes == [(4,), (4,), (4, 1, 5, 5), (4, 3, 3, 3)]
+    assert len(tuned.state_dict()) == 4
+    (a,) = frozen(x)
+    (b,) = tuned(x)
+    torch.testing.assert_close(a, b)
+    b.sum().backward()
+    assert all(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in tuned.parameters())

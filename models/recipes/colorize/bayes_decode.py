@@ -48,12 +48,12 @@ from typing import Any
 
 import numpy as np
 import onnx
+from colour_floor import AB_UNIT, floor_nodes
 from ensemble import add_member, merge_repeated_nodes, weights_to_fp16, weights_to_int8
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-AB_UNIT = 128.0  # the graph's ab output is in units of ab / 128
 CALIB_DIR = Path("/work/shared/datasets/sr-benchmark/BSD100")
 CALIB_IDS = [f"img_{i:03d}" for i in range(21, 101)]
 GRID_T = (1.0, 2.0, 3.0)
@@ -61,7 +61,6 @@ GRID_TAU = (0.5,)
 GRID_SCALE = (1.0,)
 GRID_FLOOR = (0.0, 10.0)
 GRID_BONUS = (0.0,)
-MAX_GAIN = 3.0
 STORAGE: dict[str, Callable[[onnx.ModelProto], onnx.ModelProto]] = {
     "float32": lambda m: m,
     "float16": weights_to_fp16,
@@ -99,48 +98,6 @@ def bin_centres(model: onnx.ModelProto) -> np.ndarray:
     return np.ascontiguousarray(w[:, :, 0, 0].T * AB_UNIT, dtype=np.float32)
 
 
-def _floor_nodes(ab: str, out: str, floor: float) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """Nodes that raise a nearly grey prediction to a minimum colourfulness.
-
-    ``c = sqrt(var_a + var_b) + 0.3 * sqrt(mean_a^2 + mean_b^2)`` over the image (the
-    Hasler-Suesstrunk form, in ab units); ``ab *= clip(floor / c, 1, MAX_GAIN)``.  A photo the
-    network is unsure about everywhere would otherwise come back grey.
-    """
-    inits = [
-        numpy_helper.from_array(np.array([1], np.int64), "floor.c_axis"),
-        numpy_helper.from_array(np.array(0.3, np.float32), "floor.mean_weight"),
-        numpy_helper.from_array(np.array(floor / AB_UNIT, np.float32), "floor.target"),
-        numpy_helper.from_array(np.array(1e-6, np.float32), "floor.eps"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "floor.gain_min"),
-        numpy_helper.from_array(np.array(MAX_GAIN, np.float32), "floor.gain_max"),
-    ]
-    mk = helper.make_node
-    nodes = [
-        mk("ReduceMean", [ab], ["floor/mean"], name="/floor/Mean", axes=[2, 3], keepdims=1),
-        mk("Sub", [ab, "floor/mean"], ["floor/dev"], name="/floor/Dev"),
-        mk("Mul", ["floor/dev", "floor/dev"], ["floor/dev2"], name="/floor/Dev2"),
-        mk("ReduceMean", ["floor/dev2"], ["floor/var"], name="/floor/Var", axes=[2, 3], keepdims=1),
-        mk("ReduceSum", ["floor/var", "floor.c_axis"], ["floor/var_sum"], name="/floor/VarSum", keepdims=1),
-        mk("Sqrt", ["floor/var_sum"], ["floor/spread"], name="/floor/Spread"),
-        mk("Mul", ["floor/mean", "floor/mean"], ["floor/mean2"], name="/floor/Mean2"),
-        mk(
-            "ReduceSum",
-            ["floor/mean2", "floor.c_axis"],
-            ["floor/mean2_sum"],
-            name="/floor/Mean2Sum",
-            keepdims=1,
-        ),
-        mk("Sqrt", ["floor/mean2_sum"], ["floor/offset"], name="/floor/Offset"),
-        mk("Mul", ["floor/offset", "floor.mean_weight"], ["floor/offset_w"], name="/floor/OffsetW"),
-        mk("Add", ["floor/spread", "floor/offset_w"], ["floor/cf"], name="/floor/Colourfulness"),
-        mk("Add", ["floor/cf", "floor.eps"], ["floor/cf_eps"], name="/floor/Eps"),
-        mk("Div", ["floor.target", "floor/cf_eps"], ["floor/ratio"], name="/floor/Ratio"),
-        mk("Clip", ["floor/ratio", "floor.gain_min", "floor.gain_max"], ["floor/gain"], name="/floor/Gain"),
-        mk("Mul", [ab, "floor/gain"], [out], name="/floor/Apply"),
-    ]
-    return nodes, inits
-
-
 def _posterior_nodes(logits: list[str], g: onnx.GraphProto) -> list[onnx.NodeProto]:
     """``bayes/p``: softmax(logits / t), averaged over the ensemble's members when there are several."""
     mk = helper.make_node
@@ -170,6 +127,7 @@ def rewrite(
     members: Sequence[onnx.ModelProto] = (),
     bonus: float = 0.0,
     flip: bool = False,
+    floor_rel: float = 0.0,
 ) -> onnx.ModelProto:
     """A copy of the raw export whose decoding is the minimum-expected-CIEDE2000 rule above.
 
@@ -177,8 +135,10 @@ def rewrite(
     (``p = mean_k softmax(logits_k / t)``) before the expected cost (``ensemble.py``)."""
     if t <= 0 or tau <= 0 or scale <= 0:
         raise ValueError(f"t, tau and scale must be positive, got {t}, {tau}, {scale}")
-    if bonus < 0 or floor < 0:
-        raise ValueError(f"bonus and floor must not be negative, got {bonus}, {floor}")
+    if bonus < 0 or floor < 0 or floor_rel < 0:
+        raise ValueError(
+            f"bonus, floor and floor_rel must not be negative, got {bonus}, {floor}, {floor_rel}"
+        )
     model = onnx.ModelProto()
     model.CopyFrom(raw)
     g = model.graph
@@ -237,10 +197,10 @@ def rewrite(
     g.node.extend(nodes)
     w = inits[dec.input[1]]
     w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w) * np.float32(scale), w.name))
-    if floor > 0:
+    if floor > 0 or floor_rel > 0:
         # The decode output (half resolution) gets the floor before the final upsampling.
         ab_half = dec.output[0]
-        nodes, inits_f = _floor_nodes(ab_half + "_raw", ab_half, floor)
+        nodes, inits_f = floor_nodes(ab_half + "_raw", ab_half, floor, floor_rel, "bayes/p", centres * scale)
         for n in g.node:
             if n.name == dec.name:
                 n.output[0] = ab_half + "_raw"
@@ -254,6 +214,7 @@ def rewrite(
     model.doc_string = (
         f"colorize-unet with minimum-expected-CIEDE2000 decoding: t={t:g} tau={tau:g} scale={scale:g} "
         f"colourfulness floor={floor:g} "
+        + (f"relative floor={floor_rel:g} " if floor_rel > 0 else "")
         + (f"chroma bonus={bonus:g} " if bonus > 0 else "")
         + ("flip-averaged " if flip else "")
         + "(models/recipes/colorize/bayes_decode.py)"
@@ -307,6 +268,7 @@ def build(
         members=members,
         bonus=dec.get("bonus", 0.0),
         flip=bool(dec.get("flip", 0.0)),
+        floor_rel=dec.get("floor_rel", 0.0),
     )
     stored = STORAGE[storage](model)
     return merge_repeated_nodes(stored) if merge else stored
@@ -321,13 +283,16 @@ def calibrate(
     grid_bonus: Sequence[float] = GRID_BONUS,
     flip: bool = False,
     grid_tau: Sequence[float] = GRID_TAU,
+    grid_floor_rel: Sequence[float] = (0.0,),
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Grid over (t, tau, scale, floor, bonus) on the calibration photos; the rule in the module docstring."""
     rows: list[dict[str, Any]] = []
-    for t, tau, scale, floor, bonus in itertools.product(
-        grid_t, grid_tau, GRID_SCALE, grid_floor, grid_bonus
+    for t, tau, scale, floor, bonus, rel in itertools.product(
+        grid_t, grid_tau, GRID_SCALE, grid_floor, grid_bonus, grid_floor_rel
     ):
         dec = {"t": t, "tau": tau, "scale": scale, "floor": floor, "bonus": bonus, "flip": float(flip)}
+        if rel > 0:  # the key only where it is used: earlier logs and choices read the same
+            dec["floor_rel"] = rel
         m = _metrics(build(raw, members, storage, **dec).SerializeToString(), CALIB_IDS)
         rows.append({**dec, **{k: round(v, 4) for k, v in m.items()}})
         print(json.dumps(rows[-1]), flush=True)
@@ -335,7 +300,8 @@ def calibrate(
     if not ok:
         raise SystemExit("no setting meets the colourfulness margins")
     best = min(ok, key=lambda r: r["de2000"])
-    return {k: best[k] for k in ("t", "tau", "scale", "floor", "bonus", "flip")}, rows
+    keys = ("t", "tau", "scale", "floor", "bonus", "flip", "floor_rel")
+    return {k: best[k] for k in keys if k in best}, rows
 
 
 def main() -> None:
@@ -347,6 +313,13 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--floor", type=float, default=10.0, help="minimum colourfulness (ab units); 0 = off")
     ap.add_argument("--bonus", type=float, default=0.0, help="chroma bonus (ΔE per ab unit); 0 = off")
+    ap.add_argument(
+        "--floor-rel",
+        type=float,
+        default=0.0,
+        help="relative floor (colour_floor.py): share of the posterior's colourfulness; 0 = off",
+    )
+    ap.add_argument("--grid-floor-rel", default="0", help="--calibrate: floor_rel values")
     ap.add_argument("--calibrate", action="store_true", help="choose t, tau, scale on BSD100 img_021..100")
     ap.add_argument("--grid-t", default=",".join(f"{v:g}" for v in GRID_T), help="--calibrate: t values")
     ap.add_argument(
@@ -379,12 +352,17 @@ def main() -> None:
         "bonus": args.bonus,
         "flip": float(args.flip),
     }
+    if args.floor_rel > 0:
+        chosen["floor_rel"] = args.floor_rel
     if args.calibrate:
         grid_t = [float(v) for v in args.grid_t.split(",")]
         grid_floor = [float(v) for v in args.grid_floor.split(",")]
         grid_bonus = [float(v) for v in args.grid_bonus.split(",")]
         grid_tau = [float(v) for v in args.grid_tau.split(",")]
-        chosen, rows = calibrate(raw, members, storage, grid_t, grid_floor, grid_bonus, args.flip, grid_tau)
+        grid_rel = [float(v) for v in args.grid_floor_rel.split(",")]
+        chosen, rows = calibrate(
+            raw, members, storage, grid_t, grid_floor, grid_bonus, args.flip, grid_tau, grid_rel
+        )
         if args.log:
             log = {"raw": str(args.raw), "members": [str(p) for p in args.member], "storage": storage}
             args.log.write_text(json.dumps({**log, "chosen": chosen, "grid": rows}, indent=1) + "\n")

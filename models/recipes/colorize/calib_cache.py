@@ -124,17 +124,21 @@ def main() -> None:
     ap.add_argument("--grid-t", default="1")
     ap.add_argument("--grid-tau", default="1.4")
     ap.add_argument("--grid-floor", default="10")
+    ap.add_argument("--grid-floor-rel", default="0", help="relative floor values (colour_floor.py)")
     ap.add_argument("--check", action="store_true", help="also score the first candidate's full build")
     ap.add_argument("--log", type=Path, default=None)
     args = ap.parse_args()
     paths = dict(s.split("=", 1) for s in args.net)
     raws = {k: onnx.load(v) for k, v in paths.items()}
     folders = {k: cache_logits(k, m, args.cache) for k, m in raws.items()}
-    grid = [[float(v) for v in s.split(",")] for s in (args.grid_t, args.grid_tau, args.grid_floor)]
+    grid = [
+        [float(v) for v in s.split(",")]
+        for s in (args.grid_t, args.grid_tau, args.grid_floor, args.grid_floor_rel)
+    ]
     rows: list[dict[str, Any]] = []
-    for ens, (t, tau, floor) in itertools.product(args.ensemble, itertools.product(*grid)):
+    for ens, (t, tau, floor, rel) in itertools.product(args.ensemble, itertools.product(*grid)):
         names = ens.split(",")
-        dec = {"t": t, "tau": tau, "scale": 1.0, "floor": floor}
+        dec = {"t": t, "tau": tau, "scale": 1.0, "floor": floor, **({"floor_rel": rel} if rel > 0 else {})}
         m = score([folders[k] for k in names], raws[names[0]], dec)
         rows.append({"members": names, **dec, **{k: round(v, 4) for k, v in m.items()}})
         print(json.dumps(rows[-1]), flush=True)
