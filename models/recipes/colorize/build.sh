@@ -63,4 +63,4 @@ done
 python "$here/bayes_decode.py" "$out/raw3/colorize-unet.onnx" "$out/colorize-unet.onnx" \
     --member "$out/raw4/colorize-unet.onnx" --member "$out/raw9/colorize-unet.onnx" \
     --member "$out/raw10a/colorize-unet.onnx" --member "$out/raw10b/colorize-unet.onnx" --int8-weights \
-    --t 1 --tau 1.4 --scale 1 --floor 10
+    --t 1 --tau 1.4 --scale 1 --floor 8
