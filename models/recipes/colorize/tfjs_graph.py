@@ -1,4 +1,5 @@
-"""Run part of a TensorFlow.js graph model (model.json + .bin shards) as a frozen PyTorch module.
+"""Run part of a TensorFlow.js graph model (model.json + .bin shards) as a PyTorch module (frozen, or with
+trainable convolutions: ``trainable=True``).
 
 Only the operations of a MobileNetV3-style network are known (convolutions with fused bias and ReLU,
 depthwise convolutions, element-wise Add/Mul/Sub, ReLU/ReLU6/Sigmoid, Mean, ConcatV2, 2x ResizeBilinear,

@@ -3,7 +3,7 @@
 Modules: ``model.py`` (U-Net, bins, export wrapper), ``losses.py`` (soft-encoded CE, rebalancing
 weights), ``data.py`` (npz loader, GPU augmenter), ``calib.py`` (internal validation and the choice of
 the decoding), ``backbone.py`` (``--detector``: the U-Net plus a frozen detector's features, run 9;
-``--init`` starts from a plain U-Net's weights).  See README.md for why.
+``--init`` starts from a plain or guided U-Net's weights; ``--tune-detector`` fine-tunes the detector too).  See README.md for why.
 
 * Loss: soft-encoded cross-entropy over 261 ab bins, by default **without** class rebalancing
   (``--lam 1``), so that the network learns the calibrated posterior; the rebalancing of Zhang et al.
