@@ -53,7 +53,7 @@ def lightness_to_srgb(lum: torch.Tensor) -> torch.Tensor:
 
 
 class GuidedColorUNet(ColorUNet):
-    """``ColorUNet`` plus frozen detector features; L (N,1,H,W), H and W multiples of 16."""
+    """``ColorUNet`` plus the detector's features (frozen, or fine-tuned with ``tune_detector``); L (N,1,H,W), H and W multiples of 16."""
 
     def __init__(
         self,

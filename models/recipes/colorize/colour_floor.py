@@ -28,11 +28,10 @@ AB_UNIT = 128.0  # the graph's ab output is in units of ab / 128
 MAX_GAIN = 3.0
 
 
-def _colourfulness(prefix: str, mean: str, second: str | None, dev2: str | None) -> list[onnx.NodeProto]:
-    """``{prefix}/cf`` from the image mean ``mean`` (N,2,1,1) and either the mean squared deviation
-    per channel ``dev2`` (N,2,1,1) or the mean second moment ``second`` (N,1,1,1)."""
+def _mean2_sum(prefix: str, mean: str) -> list[onnx.NodeProto]:
+    """``{prefix}/mean2_sum`` = mean_a^2 + mean_b^2 of the image mean ``mean`` (N,2,1,1)."""
     mk = helper.make_node
-    mean2 = [
+    return [
         mk("Mul", [mean, mean], [f"{prefix}/mean2"], name=f"/{prefix}/Mean2"),
         mk(
             "ReduceSum",
@@ -42,27 +41,17 @@ def _colourfulness(prefix: str, mean: str, second: str | None, dev2: str | None)
             keepdims=1,
         ),
     ]
-    spread = mk("Sqrt", [f"{prefix}/var_sum"], [f"{prefix}/spread"], name=f"/{prefix}/Spread")
-    if dev2 is not None:  # the order of the absolute floor's graphs since session 5
-        var = [
-            mk(
-                "ReduceSum",
-                [dev2, "floor.c_axis"],
-                [f"{prefix}/var_sum"],
-                name=f"/{prefix}/VarSum",
-                keepdims=1,
-            )
-        ]
-        nodes = [*var, spread, *mean2]
-    else:
-        assert second is not None
-        var = [
-            mk("Sub", [second, f"{prefix}/mean2_sum"], [f"{prefix}/var_raw"], name=f"/{prefix}/VarRaw"),
-            mk("Relu", [f"{prefix}/var_raw"], [f"{prefix}/var_sum"], name=f"/{prefix}/VarSum"),
-        ]
-        nodes = [*mean2, *var, spread]
+
+
+def _spread(prefix: str) -> onnx.NodeProto:
+    """``{prefix}/spread`` = sqrt of the summed variance ``{prefix}/var_sum``."""
+    return helper.make_node("Sqrt", [f"{prefix}/var_sum"], [f"{prefix}/spread"], name=f"/{prefix}/Spread")
+
+
+def _colourfulness(prefix: str) -> list[onnx.NodeProto]:
+    """``{prefix}/cf`` = spread + 0.3 * sqrt(mean2_sum), once both exist."""
+    mk = helper.make_node
     return [
-        *nodes,
         mk("Sqrt", [f"{prefix}/mean2_sum"], [f"{prefix}/offset"], name=f"/{prefix}/Offset"),
         mk(
             "Mul",
@@ -107,7 +96,10 @@ def floor_nodes(
         mk("Sub", [ab, "floor/mean"], ["floor/dev"], name="/floor/Dev"),
         mk("Mul", ["floor/dev", "floor/dev"], ["floor/dev2"], name="/floor/Dev2"),
         mk("ReduceMean", ["floor/dev2"], ["floor/var"], name="/floor/Var", axes=[2, 3], keepdims=1),
-        *_colourfulness("floor", "floor/mean", None, "floor/var"),
+        mk("ReduceSum", ["floor/var", "floor.c_axis"], ["floor/var_sum"], name="/floor/VarSum", keepdims=1),
+        _spread("floor"),
+        *_mean2_sum("floor", "floor/mean"),
+        *_colourfulness("floor"),
         mk("Add", ["floor/cf", "floor.eps"], ["floor/cf_eps"], name="/floor/Eps"),
     ]
     target = "floor.target"
@@ -128,7 +120,11 @@ def floor_nodes(
             mk(
                 "ReduceMean", ["post/ab2"], ["post/second"], name="/post/ImageSecond", axes=[2, 3], keepdims=1
             ),
-            *_colourfulness("post", "post/mean", "post/second", None),
+            *_mean2_sum("post", "post/mean"),  # variance of a draw = second moment - mean^2
+            mk("Sub", ["post/second", "post/mean2_sum"], ["post/var_raw"], name="/post/VarRaw"),
+            mk("Relu", ["post/var_raw"], ["post/var_sum"], name="/post/VarSum"),
+            _spread("post"),
+            *_colourfulness("post"),
             mk("Mul", ["post/cf", "floor.rel"], ["post/target"], name="/post/Target"),
             mk("Max", ["floor.target", "post/target"], ["floor/target"], name="/floor/Target"),
         ]

@@ -297,7 +297,9 @@ def main() -> None:
         e0 = time.time()
         for _ in range(min(args.steps_per_epoch, args.total_steps - step)):
             for gparam in opt.param_groups:
-                gparam["lr"] = lr_at(step) * gparam["lr_mult"]
+                gparam["lr"] = lr_at(step) * gparam.get(
+                    "lr_mult", 1.0
+                )  # checkpoints before session 8: no key
             with torch.no_grad():
                 lab = rgb_to_lab_t(aug.batch(args.batch))
                 lum = (lab[:, :1] / 100).contiguous(memory_format=torch.channels_last)
