@@ -100,7 +100,7 @@ def test_one_job_at_a_time_and_cancel_mid_run_then_a_new_run_works() -> None:
             threading.Thread(target=cancel).start()
 
     sink.on_tile = cancel_after_two
-    # the default x4 model in 64 px tiles: 44 tiles over two passes
+    # the default x4 model in 64 px tiles
     opts = JobOptions(task="upscale", scale=4, tile=64, overlap=16)
     job = ctl.start("req-run", SAMPLE, opts, SIZE)
     assert job is not None
@@ -115,7 +115,10 @@ def test_one_job_at_a_time_and_cancel_mid_run_then_a_new_run_works() -> None:
     assert cancel_msg["job"] == job.id and cancel_msg["id"] == "req-run"
     tiles = len(sink.of(P.TILE))
     assert 2 <= tiles <= 4 and cancel_msg["after_tiles"] == tiles, tiles
-    assert sink.state["progress"]["total"] == 44 and sink.state["progress"]["done"] == tiles
+    from enhance_widget import plan_for
+
+    total = plan_for(SIZE, "upscale", 4, None, 64, 16).total_tiles
+    assert sink.state["progress"]["total"] == total and sink.state["progress"]["done"] == tiles
     mean_tile_s = sum(c["ms"] for c, _ in sink.of(P.TILE)) / tiles / 1000
     assert stopped - cancelled_at[0] < max(2.0, 2 * mean_tile_s), "cancel must stop within one tile"
     # idle again: a new run completes

@@ -29,7 +29,7 @@ def _ts_list(name: str) -> list[str]:
 
 def test_message_kinds_match_between_python_and_typescript() -> None:
     ts, py = _ts_constants(), _py_constants()
-    assert len(py) == 20, py
+    assert len(py) == 21, py
     assert ts == py
     for name, value in py.items():
         assert getattr(P, name) == value

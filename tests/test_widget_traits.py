@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from enhance_widget import EnhanceWidget, plan_for
+from enhance_widget import ControlValueError, EnhanceError, EnhanceWidget, ImageDecodeError, plan_for
 from enhance_widget.catalog import sample_image_path
 from enhance_widget.widget import protocol as P
 
@@ -34,6 +37,13 @@ def photo(tmp_path: Path) -> Path:
     return dest
 
 
+def _mode(task: str, scale: int, quality: str) -> str:
+    """The model the manifest names for a quality mode (tests never hard-code model ids)."""
+    from enhance_widget.catalog import catalog
+
+    return str(catalog().modes(task, scale if task == "upscale" else None)[quality].model_id)
+
+
 def _front(w: EnhanceWidget, **content: Any) -> None:
     """Deliver a custom message as the comm would."""
     w._on_custom(w, content, [])
@@ -45,20 +55,20 @@ def test_plan_figures_before_run_and_controls_update_them_without_running(photo:
     assert w.source_name == "photo.png" and w.source_size == [160, 120]
     assert w.source_bytes == photo.read_bytes(), "a PNG goes to the browser as it is"
     p = w.plan
-    assert p["model"] == "idealo-psnr-small-x4" and p["out_size"] == [640, 480] and len(p["passes"]) == 2
     expected = plan_for((160, 120), "upscale", 4)
+    assert p["model"] == _mode("upscale", 4, "balanced") and p["out_size"] == [640, 480]
+    assert len(p["passes"]) == len(expected.passes)
     assert p["memory_bytes"] == expected.memory_bytes and p["budget_bytes"] == expected.budget_bytes
     assert p["available_bytes"] and p["available_bytes"] > 0 and p["fits"] is True
     assert p["provider"] == "CPUExecutionProvider" and p["runtime"] == "onnxruntime" and p["seconds"] > 0
     w.scale = 2
     w.tile = "64"
-    assert (
-        w.plan["out_size"] == [320, 240]
-        and w.plan["total_tiles"] == 9
-        and w.plan["model"] == "idealo-psnr-small-x2"
-    )
+    x2 = _mode("upscale", 2, "balanced")
+    assert w.plan["out_size"] == [320, 240] and w.plan["model"] == x2
+    assert w.plan["total_tiles"] == plan_for((160, 120), "upscale", 2, None, 64).total_tiles
     w.overlap = 0
-    assert w.plan["overlap"] == 0 and w.plan["total_tiles"] == 6  # 3 x 2 tiles without overlap
+    assert w.plan["overlap"] == 0
+    assert w.plan["total_tiles"] == plan_for((160, 120), "upscale", 2, None, 64, 0).total_tiles
     assert w.status == "idle" and w.result is None and rec.messages == [], "nothing ran"
 
 
@@ -80,13 +90,13 @@ def test_model_choice_follows_task_scale_and_quality(photo: Path) -> None:
     w.model = "esrgan-slim-x2"
     assert w.scale == 2 and w.plan["model"] == "esrgan-slim-x2"
     w.scale = 4
-    assert w.model == "" and w.plan["model"] == "idealo-psnr-small-x4"
+    assert w.model == "" and w.plan["model"] == _mode("upscale", 4, "balanced")
     balanced_s = w.plan["seconds"]
     assert w.quality == "balanced" and w.plan["tta"] is False
     w.quality = "fast"
-    assert w.plan["model"] == "idealo-psnr-small-x4-int8", "the manifest's fast x4 model"
+    assert w.plan["model"] == _mode("upscale", 4, "fast"), "the manifest's fast x4 model"
     w.quality = "best"
-    assert w.plan["model"] == "idealo-psnr-small-x4" and w.plan["tta"] is True
+    assert w.plan["model"] == _mode("upscale", 4, "best") and w.plan["tta"] is True
     assert w.plan["seconds"] > 4 * balanced_s, "test-time augmentation shows in the estimate"
     assert [q["id"] for q in w.qualities] == ["fast", "balanced", "best"]
     assert [q["tta"] for q in w.qualities] == [False, False, True]
@@ -124,7 +134,17 @@ def test_run_save_and_result_through_front_end_requests(photo: Path) -> None:
     assert saved["kind"] == P.SAVED and saved["id"] == "s1"
     path = Path(saved["path"])
     assert path == photo.parent / "photo_upscalex2.png" and path.is_file() and w.saved_path == str(path)
-    assert w.save() == photo.parent / "photo_upscalex2-2.png", "never over an existing file"
+    # a second click on the same result: the same file, no numbered copy
+    _front(w, kind=P.SAVE, id="s2")
+    again = rec.messages[-1][0]
+    assert again["kind"] == P.SAVED and again["path"] == str(path) and again["again"] is True
+    assert sorted(f.name for f in photo.parent.iterdir()) == ["photo.png", "photo_upscalex2.png"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, "saved files follow the umask"
+    w.run()  # a new result is a new file, never over an existing one
+    assert w.wait(120)
+    assert w.save() == photo.parent / "photo_upscalex2-2.png"
     assert hashlib.sha256(photo.read_bytes()).hexdigest() == digest, "the source is untouched"
     assert Image.open(path).size == (320, 240)
 
@@ -148,16 +168,148 @@ def test_requests_that_cannot_be_honoured_are_answered(photo: Path) -> None:
 def test_a_corrupt_source_shows_the_error_and_the_widget_recovers(photo: Path) -> None:
     w = EnhanceWidget(b"\x89PNG\r\n\x1a\n garbage")
     rec = Recorder(w)
-    assert w.status == "error" and w.error["type"] == "ImageDecodeError" and w.error["message"]
+    assert w.status == "idle" and w.error["type"] == "ImageDecodeError" and w.error["during"] == "open"
     assert w.source_bytes == b"" and w.source_size == []
-    w.run()
-    assert w.wait(30) and not w.busy
-    assert w.error["type"] == "ImageDecodeError" and rec.kinds()[-1] == P.RUN_ERROR
+    assert w.run() is None and rec.messages[-1][0]["reason"] == "open an image first"
     w.load(photo)
     assert w.error == {} and w.status == "idle" and w.source_size == [160, 120]
     w.scale, w.model = 2, "esrgan-slim-x2"
     w.run()
     assert w.wait(120) and w.status == "done" and w.result.size == (320, 240)
+    shown, result = w.source_bytes, w.result
+    # a bad file later: a typed error, and the photo and result on screen stay
+    with pytest.raises(ImageDecodeError):
+        w.load(b"not an image at all")
+    assert w.error["type"] == "ImageDecodeError" and w.source_bytes == shown and w.result is result
+    assert w.status == "done" and w.source_size == [160, 120]
+
+
+def test_a_photo_opened_in_the_view_arrives_in_pieces_with_enhances_limits(
+    photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    w = EnhanceWidget(photo, max_pixels=100_000)
+    rec = Recorder(w)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (90, 60), (200, 120, 40)).save(jpeg, format="JPEG", quality=90)
+    data = jpeg.getvalue()
+    cut = len(data) // 3
+    for offset in (0, cut):
+        end = len(data) if offset else cut
+        w._on_custom(
+            w,
+            {"kind": P.OPEN, "id": "o1", "name": "holiday.jpg", "offset": offset, "size": len(data)},
+            [memoryview(data[offset:end])],
+        )
+    assert w.source_name == "holiday.jpg" and w.source_size == [90, 60] and w.source_bytes == data
+    assert w.source_colour is True and w.error == {} and rec.messages == []
+    assert np.array_equal(
+        np.asarray(w._source.value if isinstance(w._source.value, bytes) else b""), np.asarray(data)
+    )
+    w.scale, w.model = 2, "esrgan-slim-x2"
+    w.run()
+    assert w.wait(120) and w.result.size == (180, 120)
+    assert w.save() == tmp_path / "holiday_upscalex2.png", "saved in the working folder, named after the file"
+    # too many pixels: enhance()'s ImageTooLargeError, the previous photo kept
+    big = io.BytesIO()
+    Image.new("L", (400, 300)).save(big, format="PNG")
+    w._on_custom(
+        w,
+        {"kind": P.OPEN, "id": "o2", "name": "big.png", "offset": 0, "size": len(big.getvalue())},
+        [big.getvalue()],
+    )
+    assert rec.messages[-1][0]["kind"] == P.REJECTED and rec.messages[-1][0]["request"] == P.OPEN
+    assert "ImageTooLargeError" in rec.messages[-1][0]["reason"]
+    assert w.error["type"] == "ImageTooLargeError" and w.error["name"] == "big.png"
+    assert w.source_name == "holiday.jpg" and w.result.size == (180, 120)
+    grey = io.BytesIO()
+    Image.new("RGB", (30, 20), (90, 90, 90)).save(grey, format="PNG")
+    w.load(grey.getvalue(), name="grey.png")
+    assert w.source_colour is False and w.result is None and w.error == {}
+
+
+def test_strength_controls_come_from_the_manifest_and_are_checked_when_set(photo: Path) -> None:
+    from enhance_widget.catalog import catalog
+
+    entries = {e["id"]: e for e in catalog().manifest["models"]}
+    w = EnhanceWidget(photo)
+    assert w.control_specs == [] and w.controls == {}, "upscale has no strength"
+    w.task = "restore"
+    restore_model = w.plan["model"]
+    spec = entries[restore_model]["controls"]["strength"]
+    (s,) = w.control_specs
+    assert (s["name"], s["min"], s["max"], s["default"]) == (
+        "strength",
+        spec["min"],
+        spec["max"],
+        spec["default"],
+    )
+    w.controls = {"strength": spec["max"]}
+    assert w.controls == {"strength": float(spec["max"])}
+    for bad in (
+        {"strength": spec["max"] + 1},
+        {"strength": -10},
+        {"strength": "abc"},
+        {"strength": True},
+        {"sigma": 3},
+    ):
+        with pytest.raises(ControlValueError):
+            w.controls = bad
+        assert w.controls == {"strength": float(spec["max"])}, "a refused value changes nothing"
+    w.task = "colorize"
+    cspec = entries[w.plan["model"]]["controls"]["strength"] if "error" not in w.plan else None
+    if cspec is not None:
+        assert w.control_specs[0]["max"] == cspec["max"] and w.controls == {}, "each task has its own"
+        w.controls = {"strength": cspec["min"]}
+    w.task = "restore"
+    assert w.controls == {"strength": float(spec["max"])}, "restore's value came back"
+    rec = Recorder(w)
+    w._on_custom(w, {"kind": P.RUN, "id": "r"}, [])
+    with pytest.raises(EnhanceError, match="run is in progress"):
+        w.task = "upscale"
+    assert w.task == "restore"
+    w.cancel()
+    assert w.wait(120) and not w.busy
+    assert rec.kinds()[0] == P.RUN_STARTED
+    w.task = "upscale"
+    assert w.control_specs == [] and w.controls == {}
+
+
+def test_a_change_from_the_view_mid_run_is_refused_and_the_view_restored(photo: Path) -> None:
+    w = EnhanceWidget(photo, scale=2, tile=32)
+    rec = Recorder(w)
+    gate = threading.Event()
+    w._controller.sink = _Gated(w, gate)  # the first tile waits until the change was tried
+    w.run()
+    w.set_state({"scale": 4, "tile": "64"})
+    w.set_state({"controls": {"strength": 5}})
+    assert (w.scale, w.tile, w.controls) == (2, "32", {})
+    refused = [c for c, _ in rec.messages if c["kind"] == P.REJECTED]
+    assert len(refused) == 2 and all("run is in progress" in c["reason"] for c in refused)
+    gate.set()
+    assert w.wait(120) and w.status == "done"
+    assert w.result.record["options"]["tile"] == 32 and w.result.size == (320, 240)
+    w.set_state({"scale": 4})
+    assert w.scale == 4, "once idle, the view's change applies"
+    w.set_state({"task": "restore"})
+    top = w.control_specs[0]["max"]
+    w.set_state({"controls": {"strength": top + 1}})
+    assert w.controls == {} and "ControlValueError" in rec.messages[-1][0]["reason"]
+    w.set_state({"controls": {"strength": top}})
+    assert w.controls == {"strength": top}
+
+
+class _Gated:
+    def __init__(self, w: EnhanceWidget, gate: threading.Event) -> None:
+        self.w, self.gate = w, gate
+
+    def send_message(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        if content["kind"] == P.TILE:
+            self.gate.wait(60)
+        self.w.send_message(content, buffers)
+
+    def update_state(self, **state: Any) -> None:
+        self.w.update_state(**state)
 
 
 def test_bad_control_values_show_as_plan_errors_not_exceptions(photo: Path) -> None:
@@ -210,8 +362,12 @@ def test_model_list_shows_size_speed_license_and_missing_models(photo: Path) -> 
     assert default["s_per_mpx"] == round(catalog().get("idealo-psnr-small-x2").cost.ms_per_mpx / 1000, 1)
     assert by_id["idealo-psnr-small-x4"]["size_mb"] == 10.5  # a chain counts its model once
     missing = [m for m in w.models if not m["installed"]]
-    for m in missing:  # large models not on this machine say how to install them
-        assert m["install_hint"] == f"enhance-widget models build {m['id']}"
+    for m in missing:  # large models not on this machine say they are optional and how to get them
+        assert m["install_hint"] == catalog().get(m["id"]).install_hint
+        assert (
+            m["install_hint"].startswith("optional model (")
+            and f"models build {m['id']}" in m["install_hint"]
+        )
 
 
 def test_a_missing_large_model_plans_as_not_installed(photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ export const CANCEL = "cancel";
 export const SAVE = "save";
 export const HELLO = "hello";
 export const USE_TILE = "use-tile";
+export const OPEN = "open";
 export const ENGINE_NEED = "engine-need";
 export const ENGINE_TILE = "engine-tile";
 export const ENGINE_DONE = "engine-done";
@@ -36,6 +37,7 @@ export const TO_KERNEL = [
   SAVE,
   HELLO,
   USE_TILE,
+  OPEN,
   ENGINE_NEED,
   ENGINE_TILE,
   ENGINE_DONE,

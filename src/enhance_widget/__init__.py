@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import (
     Cancelled,
+    ControlValueError,
     EnhanceError,
     ImageDecodeError,
     ImageTooLargeError,
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CancelToken",
     "Cancelled",
+    "ControlValueError",
     "EnhanceError",
     "EnhanceWidget",
     "ImageDecodeError",

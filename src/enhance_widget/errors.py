@@ -50,3 +50,7 @@ class MemoryBudgetError(EnhanceError):
 
 class Cancelled(EnhanceError):
     """The run was cancelled; no partial result is kept."""
+
+
+class ControlValueError(EnhanceError, ValueError):
+    """A model control (e.g. restore's strength) set to an unknown name or outside its range."""

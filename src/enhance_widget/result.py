@@ -52,6 +52,7 @@ class Result:
         tmp = Path(tmp_name)
         try:
             self._write(tmp, suffix)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; a saved photo is an ordinary file
             os.replace(tmp, target)
         finally:
             if tmp.exists():
@@ -73,6 +74,12 @@ class Result:
             img.convert("RGB").save(tmp, format="JPEG", quality=95)
         else:
             img.save(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_record(path: str | os.PathLike[str]) -> dict[str, Any]:

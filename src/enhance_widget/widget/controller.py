@@ -44,6 +44,8 @@ class JobOptions:
     """Values of the model's controls (e.g. ``{"strength": 25}``: FFDNet's noise level)."""
     provider: str = "auto"
     """Browser engine: ``auto`` (WebGPU on a hardware adapter, else WASM), ``webgpu``, ``wasm``."""
+    max_pixels: int | None = None
+    """The widget's ``max_pixels`` (None: the default limit or ``ENHANCE_WIDGET_MAX_PIXELS``)."""
 
 
 @dataclass
@@ -68,6 +70,11 @@ class Job:
     view: str | None = None
     """Browser engine: the view that claimed the job (the only one that runs it)."""
     plan_summary: dict[str, Any] = field(default_factory=dict)
+    model_id: str | None = None
+    planned_s: float | None = None
+    """The planner's raw time estimate (load included), before calibration."""
+    estimate_s: float | None = None
+    """The estimate the widget showed for this plan (calibrated by earlier runs)."""
 
 
 class Controller:
@@ -187,6 +194,7 @@ class Controller:
                 budget=budget,
                 quality=opts.quality,
                 controls=opts.controls,
+                max_pixels=opts.max_pixels,
             )
             from .source import result_png
 
@@ -213,11 +221,33 @@ class Controller:
                 "tta": bool(rec["options"].get("tta", False)),
                 "tiles": len(rec["tile_ms"]),
                 "out_size": list(result.size),
+                **self._timing(job, float(rec.get("load_ms", 0.0)) / 1000),
             }
             state = {"status": "done", "result_png": png, "last_run": last_run, "saved_path": ""}
             self._finish(job, "done", {"kind": P.RUN_DONE, "record": rec}, state)
 
+    def _timing(self, job: Job, load_s: float) -> dict[str, Any]:
+        """What the run was (task, scale) and took against its estimate; re-calibrates the
+        estimates of later plans of this model from the measured time."""
+        from .planview import record_run
+
+        measured = time.perf_counter() - job.started
+        if job.model_id is not None and job.planned_s is not None:
+            record_run(job.model_id, job.engine, job.planned_s, measured, load_s)
+        opts = job.options
+        return {
+            "task": opts.task,
+            "scale": opts.scale,
+            "estimate_s": round(job.estimate_s, 2) if job.estimate_s is not None else None,
+            "measured_s": round(measured, 2),
+        }
+
     def _started(self, job: Job, plan: Any) -> None:
+        from .planview import estimate_seconds
+
+        job.model_id = plan.model_id
+        job.planned_s = plan.seconds
+        job.estimate_s = estimate_seconds(plan.model_id, job.engine, plan.seconds)[0]
         passes = [
             {"out_size": list(p.out_size), "cores": [list(t.core_box) for t in p.tiles]} for p in plan.passes
         ]
@@ -258,6 +288,8 @@ class Controller:
         t0 = job.engine_started or job.started
         per_tile = (now - t0) / job.done if job.done else None
         left = per_tile * (job.total - job.done) if per_tile is not None else None
+        if left is None and job.estimate_s is not None:  # no tile measured yet: the plan's estimate
+            left = max(job.estimate_s - (now - job.started), 0.0)
         return {
             "job": job.id,
             "done": job.done,
@@ -265,6 +297,7 @@ class Controller:
             "elapsed_s": round(now - job.started, 2),
             "tile_s": round(per_tile, 3) if per_tile is not None else None,
             "eta_s": round(left, 1) if left is not None else None,
+            "measured": per_tile is not None,
         }
 
     def _finish(self, job: Job, outcome: str, message: dict[str, Any], state: dict[str, Any]) -> None:
@@ -375,7 +408,7 @@ class Controller:
         total_ms = round((time.perf_counter() - job.started) * 1000, 2)
         record = browser_record(opts, job.plan_summary, job.cards, content, total_ms, out_size)
         top = record["model"]["id"]
-        self.result = make_result(png, record, job.source)
+        self.result = make_result(png, record, job.source, job.options.max_pixels)
         last_run = {
             "job": job.id,
             "engine": "browser",
@@ -389,6 +422,7 @@ class Controller:
             "provider_note": record["runtime"]["provider_note"],
             "tiles": len(record["tile_ms"]),
             "out_size": list(out_size),
+            **self._timing(job, float(record["load_ms"] or 0.0) / 1000),
         }
         state = {"status": "done", "result_png": png, "last_run": last_run, "saved_path": ""}
         self._finish(job, "done", {"kind": P.RUN_DONE, "record": record}, state)

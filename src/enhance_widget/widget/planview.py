@@ -3,10 +3,12 @@ and the plan's honest figures (output size, memory needed vs available, time, pr
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import Any
 
 from ..catalog import QUALITY_MODES, TASKS, catalog
-from ..errors import EnhanceError
+from ..errors import ControlValueError, EnhanceError
 from ..tiling import AUTO_CANDIDATES
 
 TILE_CHOICES = ("auto", "whole", "64", "96", "128", "192", "256", "384", "512")
@@ -29,7 +31,7 @@ def model_options() -> list[dict[str, Any]]:
                 "license": card.license.split(";")[0].split(" (")[0],
                 "user": card.user,
                 "installed": card.installed and all(c.installed for c in passes),
-                "install_hint": None if card.installed else f"enhance-widget models build {card.id}",
+                "install_hint": None if card.installed else card.install_hint,
                 "size_mb": round(size / 1e6, 1),
                 "s_per_mpx": round(sum(c.cost.ms_per_mpx for c in passes) / 1000, 1),
             }
@@ -38,12 +40,148 @@ def model_options() -> list[dict[str, Any]]:
 
 
 def task_options() -> list[dict[str, Any]]:
-    """The four tasks with their title and whether any model is installed for them."""
-    titles = catalog().manifest.get("tasks", {})
+    """The four tasks with their title, one line on what each does (both from the manifest) and
+    whether any model is installed for them (if not: how to install the default one)."""
+    cat = catalog()
+    titles = cat.manifest.get("tasks", {})
     installed = {m["task"] for m in model_options() if m["installed"]}
-    return [
-        {"id": t, "title": str(titles.get(t, {}).get("title", t)), "available": t in installed} for t in TASKS
-    ]
+    out = []
+    for t in TASKS:
+        entry = titles.get(t, {})
+        hint = None
+        if t not in installed:
+            try:
+                hint = cat.default_for(t, None).install_hint
+            except EnhanceError:
+                hint = None
+        out.append(
+            {
+                "id": t,
+                "title": str(entry.get("title", t)),
+                "summary": str(entry.get("summary", "")),
+                "available": t in installed,
+                "install_hint": hint,
+            }
+        )
+    return out
+
+
+def chosen_model(task: str, scale: int, model: str, quality: str) -> str | None:
+    """The model a run would use: the one picked, else the quality mode's, else the default."""
+    if model:
+        return model
+    if task not in TASKS:
+        return None
+    cat = catalog()
+    s = _scale_for(task, scale)
+    try:
+        mode = cat.modes(task, s).get(quality)
+        return mode.model_id if mode else cat.default_for(task, s).id
+    except EnhanceError:
+        return None
+
+
+def control_specs(model_id: str | None) -> list[dict[str, Any]]:
+    """The model's user controls (e.g. restore's strength) with label, range, default and step,
+    as its manifest entry states them; a chain model answers for its passes."""
+    if not model_id:
+        return []
+    entries = {str(e.get("id")): e for e in catalog().manifest.get("models", [])}
+    ids = [model_id, *[str(c) for c in entries.get(model_id, {}).get("chain", [])]]
+    specs: dict[str, dict[str, Any]] = {}
+    for mid in ids:
+        for name, spec in (entries.get(mid, {}).get("controls") or {}).items():
+            lo, hi = float(spec["min"]), float(spec["max"])
+            step = float(spec.get("step", 1 if hi - lo > 10 else 0.05))
+            specs.setdefault(
+                str(name),
+                {
+                    "name": str(name),
+                    "label": str(spec.get("label", name)),
+                    "min": lo,
+                    "max": hi,
+                    "default": float(spec["default"]),
+                    "step": step,
+                    "help": str(spec.get("help", "")),
+                },
+            )
+    return list(specs.values())
+
+
+def validate_controls(values: Any, specs: list[dict[str, Any]], model_id: str | None) -> dict[str, float]:
+    """``values`` checked against ``specs``: known names, real numbers inside the stated range.
+
+    Raises :class:`~enhance_widget.errors.ControlValueError` naming the control, its range and the model.
+    """
+    if not isinstance(values, dict):
+        raise ControlValueError(f"controls must be a dict such as {{'strength': 25}}, got {values!r}")
+    by_name = {s["name"]: s for s in specs}
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        spec = by_name.get(str(name))
+        if spec is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise ControlValueError(
+                f"{model_id or 'this model'} has no control {name!r} (its controls: {known})"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ControlValueError(
+                f"{name} must be a number from {spec['min']:g} to {spec['max']:g}, got {value!r}"
+            )
+        if not spec["min"] <= float(value) <= spec["max"]:
+            raise ControlValueError(
+                f"{name} must be from {spec['min']:g} to {spec['max']:g} for {model_id}, got {value:g}"
+            )
+        out[str(name)] = float(value)
+    return out
+
+
+# --- time estimates, re-calibrated from measured runs ---------------------------------------------
+
+_calibration_lock = threading.Lock()
+_calibration: dict[tuple[str, str], float] = {}
+"""(model id, engine) -> measured compute time / the cost figures' estimate, from the last run."""
+_loaded: set[tuple[str, str]] = set()
+"""Models whose session this process has already loaded (their next run pays no load time)."""
+
+
+def load_seconds(model_id: str) -> float:
+    """The manifest's load time of a model (its passes counted once)."""
+    cat = catalog()
+    card = cat.get(model_id)
+    cards = cat.resolve_chain(card) if card.is_chain else [card]
+    return sum(c.cost.load_ms for c in {c.id: c for c in cards}.values()) / 1000
+
+
+def estimate_seconds(model_id: str, engine: str, planned_s: float) -> tuple[float, bool]:
+    """The time a plan will take here: the planner's compute estimate scaled by what the last run
+    of this model measured, plus the load time unless the model is loaded already.
+    Returns (seconds, whether a measurement calibrated it)."""
+    load = load_seconds(model_id)
+    key = (model_id, engine)
+    with _calibration_lock:
+        factor = _calibration.get(key)
+        loaded = key in _loaded
+    compute = max(planned_s - load, 0.0)
+    return compute * (factor or 1.0) + (0.0 if loaded else load), factor is not None
+
+
+def record_run(
+    model_id: str, engine: str, planned_s: float, measured_s: float, measured_load_s: float
+) -> None:
+    """Re-calibrate from one finished run: ``planned_s`` is the planner's raw estimate (load
+    included), ``measured_s`` the wall time from Run to Done, ``measured_load_s`` its model load."""
+    compute = max(planned_s - load_seconds(model_id), 1e-3)
+    key = (model_id, engine)
+    with _calibration_lock:
+        _calibration[key] = max(measured_s - measured_load_s, 1e-3) / compute
+        _loaded.add(key)
+
+
+def reset_calibration() -> None:
+    with _calibration_lock:
+        _calibration.clear()
+        _loaded.clear()
 
 
 def parse_tile(tile: str) -> int | str:
@@ -85,6 +223,15 @@ def suggest_tile(
         if plan_for(size, task, scale, model, cand, overlap, quality=quality).fits:
             return cand
     return None
+
+
+def memory_level(need: int, budget: int, available: int | None, fits: bool) -> str:
+    """Plain words for the memory a plan needs: ``fine``, ``tight`` (over half of what the
+    budget or the free memory allows) or ``too much`` (over the budget)."""
+    if not fits:
+        return "too much"
+    room = min(budget, available) if available else budget
+    return "tight" if need > room / 2 else "fine"
 
 
 def quality_options(task: str, scale: int) -> list[dict[str, Any]]:
@@ -134,6 +281,7 @@ def plan_figures(
         message = f"{card.id} is not installed ({(card.size_bytes or 0) / 1e6:.0f} MB); {card.install_hint}"
         return {"error": {"type": "ModelNotFoundError", "message": message}}
     d = plan.summary()
+    seconds, calibrated = estimate_seconds(plan.model_id, engine, plan.seconds)
     figures: dict[str, Any] = {
         "task": plan.task,
         "model": plan.model_id,
@@ -155,7 +303,10 @@ def plan_figures(
         "memory_bytes": plan.memory_bytes,
         "budget_bytes": plan.budget_bytes,
         "available_bytes": plan.available_bytes,
-        "seconds": round(plan.seconds, 2),
+        "memory_level": memory_level(plan.memory_bytes, plan.budget_bytes, plan.available_bytes, plan.fits),
+        "seconds": round(seconds, 2),
+        "seconds_planned": round(plan.seconds, 2),
+        "calibrated": calibrated,
         "fits": plan.fits,
         "quality": plan.quality,
         "tta": plan.tta,

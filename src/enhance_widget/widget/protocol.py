@@ -21,6 +21,9 @@ HELLO: Final = "hello"
 """A view appeared: resend the tiles of the running job (re-render, second view)."""
 USE_TILE: Final = "use-tile"
 """Apply the suggested tile size of the plan. ``{"kind", "id", "tile"}``."""
+OPEN: Final = "open"
+"""A photo the user opened in the view (picker, drop, paste): ``{"kind", "id", "name", "offset",
+"size"}`` and one buffer, the file's bytes at ``offset`` (``size`` in all; pieces in order)."""
 
 ENGINE_NEED: Final = "engine-need"
 """Browser engine: a view claims job ``job`` and asks for what the page lacks.
@@ -51,7 +54,7 @@ RUN_CANCELLED: Final = "run-cancelled"
 REJECTED: Final = "rejected"
 """A request that could not be honoured now. ``{"kind", "id", "request", "reason"}``."""
 SAVED: Final = "saved"
-"""``{"kind", "id", "path"}``."""
+"""``{"kind", "id", "path", "again", "job"}`` (``again``: this result was saved there already)."""
 ENGINE_RUN: Final = "engine-run"
 """Run a plan in the page: ``{"kind", "job", "plan": Plan.to_dict(), "cards": [...]}``."""
 ENGINE_ASSETS: Final = "engine-assets"
@@ -69,6 +72,7 @@ TO_KERNEL: Final = (
     SAVE,
     HELLO,
     USE_TILE,
+    OPEN,
     ENGINE_NEED,
     ENGINE_TILE,
     ENGINE_DONE,

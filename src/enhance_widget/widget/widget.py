@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
@@ -14,7 +15,16 @@ from ..errors import EnhanceError
 from . import protocol as P
 from .browser import ENGINES, default_engine, kernel_engine_available
 from .controller import Controller, JobOptions
-from .planview import model_options, parse_tile, plan_figures, quality_options, task_options
+from .planview import (
+    chosen_model,
+    control_specs,
+    model_options,
+    parse_tile,
+    plan_figures,
+    quality_options,
+    task_options,
+    validate_controls,
+)
 from .source import Source, prepare_source, save_result
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -24,6 +34,8 @@ _UNBUILT_ESM = (
 )
 ENGINE_KINDS = (P.ENGINE_NEED, P.ENGINE_TILE, P.ENGINE_DONE, P.ENGINE_CANCELLED, P.ENGINE_ERROR)
 CONTROLS = ("task", "model", "scale", "tile", "overlap", "quality")
+MAX_OPEN_BYTES = 256 * 1024 * 1024
+"""The largest file the view may send (its pixels are limited apart, as ``enhance`` limits them)."""
 
 
 def _asset(name: str, fallback: str) -> Path | str:
@@ -57,13 +69,17 @@ class EnhanceWidget(anywidget.AnyWidget):
         "auto",
         help="browser engine: 'auto' (WebGPU on a hardware adapter, else WASM), 'webgpu', 'wasm'",
     ).tag(sync=True)
-    controls = t.Dict({}, help="the model's controls, e.g. {'strength': 25} (FFDNet's noise level)").tag(
-        sync=True
-    )
+    controls = t.Dict(
+        {},
+        help="the model's controls, e.g. {'strength': 25} (restore's noise level); names and ranges "
+        "in control_specs (from the manifest), checked when set (ControlValueError)",
+    ).tag(sync=True)
+    control_specs = t.List(t.Dict(), []).tag(sync=True)
     # images (encoded bytes, sent as binary buffers)
     source_name = t.Unicode("").tag(sync=True)
     source_bytes = t.Bytes(b"").tag(sync=True)
     source_size = t.List(t.Int(), []).tag(sync=True)
+    source_colour = t.Bool(False, help="the photo has colours (colorize would replace them)").tag(sync=True)
     result_png = t.Bytes(b"").tag(sync=True)
     # what the view shows
     models = t.List(t.Dict(), []).tag(sync=True)
@@ -99,6 +115,9 @@ class EnhanceWidget(anywidget.AnyWidget):
         self._source: Source | None = None
         self._raw_source: Any = None
         self._max_pixels = max_pixels
+        self._saved: tuple[Any, Path] | None = None
+        self._upload: dict[str, Any] | None = None
+        self._task_controls: dict[str, dict[str, float]] = {}
         self._controller = Controller(self, on_idle=self._refresh_plan)
         super().__init__(
             task=task,
@@ -113,9 +132,14 @@ class EnhanceWidget(anywidget.AnyWidget):
             **kwargs,
         )
         self.on_msg(self._on_custom)
+        self.observe(self._remember_controls, names=["controls"])
+        self._task_controls[self.task] = dict(self.controls)
         self.observe(self._on_control, names=[*CONTROLS, "engine", "provider"])
         if source is not None:
-            self.load(source)
+            try:
+                self.load(source)
+            except (EnhanceError, OSError):
+                pass  # shown in the view (the error trait); the widget opens without a photo
         else:
             self._refresh_plan()
 
@@ -130,34 +154,39 @@ class EnhanceWidget(anywidget.AnyWidget):
     def busy(self) -> bool:
         return self._controller.busy
 
-    def load(self, source: Any) -> None:
-        """Show a new source image (path, bytes, PIL.Image or array); errors land in ``error``."""
+    def load(self, source: Any, name: str | None = None) -> None:
+        """Show a new source image (path, bytes, PIL.Image or array), with ``enhance``'s limits.
+
+        Raises its typed errors (``ImageDecodeError``, ``ImageTooLargeError``, ...); the view
+        shows them too, and the previous image (and result) stay."""
         if self.busy:
             raise EnhanceError("a run is in progress; cancel it before opening another image")
-        self._raw_source = source
         try:
             src = prepare_source(source, self._max_pixels)
         except (EnhanceError, OSError) as exc:
-            self._source = None
+            shown = name or _display_name(source)
             self.update_state(
-                source_name=_display_name(source),
-                source_bytes=b"",
-                source_size=[],
-                result_png=b"",
-                status="error",
-                error={"type": type(exc).__name__, "message": str(exc)},
+                error={"type": type(exc).__name__, "message": str(exc), "during": "open", "name": shown}
             )
-        else:
-            self._source = src
-            self.update_state(
-                source_name=src.name,
-                source_bytes=src.display,
-                source_size=list(src.size),
-                result_png=b"",
-                status="idle",
-                error={},
-                saved_path="",
-            )
+            raise
+        if name:
+            src = dataclasses.replace(src, name=name)
+        self._raw_source = source
+        self._source = src
+        self._controller.result = None
+        self._saved = None
+        self.update_state(
+            source_name=src.name,
+            source_bytes=src.display,
+            source_size=list(src.size),
+            source_colour=_colourful(src),
+            result_png=b"",
+            last_run={},
+            progress={},
+            status="idle",
+            error={},
+            saved_path="",
+        )
         self._refresh_plan()
 
     def run(self) -> int | None:
@@ -179,12 +208,29 @@ class EnhanceWidget(anywidget.AnyWidget):
         return self._controller.wait(timeout)
 
     def save(self) -> Path:
-        """Write the last result next to the source (never over any file); returns the path."""
-        if self.result is None:
+        """Write the last result next to the source (never over any file); returns the path.
+
+        Saving the same result again returns the file it was saved to (no second copy)."""
+        result = self.result
+        if result is None:
             raise EnhanceError("nothing to save yet: run the model first")
-        path = save_result(self.result, self._source.path if self._source else None)
+        if self._saved is not None and self._saved[0] is result and self._saved[1].is_file():
+            return self._saved[1]
+        path = save_result(result, self._save_beside())
+        self._saved = (result, path)
         self.update_state(saved_path=str(path))
         return path
+
+    def _save_beside(self) -> Path | None:
+        """The file the result is saved beside: the source file, or for an opened photo (bytes
+        from the view) its name in the working directory (where nothing is overwritten either)."""
+        if self._source is None:
+            return None
+        if self._source.path is not None:
+            return self._source.path
+        if self._source.name and self._source.name not in ("image bytes",) and "/" not in self._source.name:
+            return Path.cwd() / self._source.name
+        return None
 
     def refresh_models(self) -> None:
         """Re-read the catalog (after ``register_model``)."""
@@ -217,8 +263,9 @@ class EnhanceWidget(anywidget.AnyWidget):
             tile=parse_tile(self.tile),
             overlap=self.overlap,
             quality=self.quality,
-            controls={str(k): float(v) for k, v in self.controls.items()},
+            controls=validate_controls(dict(self.controls), list(self.control_specs), self._chosen_model()),
             provider=self.provider,
+            max_pixels=self._max_pixels,
         )
 
     def _start(self, request_id: Any) -> int | None:
@@ -244,12 +291,52 @@ class EnhanceWidget(anywidget.AnyWidget):
         return job.id if job else None
 
     def _save(self, request_id: Any) -> None:
+        again = self._saved is not None and self._saved[0] is self.result
         try:
             path = self.save()
         except (EnhanceError, OSError) as exc:
             self._reject(request_id, P.SAVE, f"{type(exc).__name__}: {exc}")
             return
-        self.send_message({"kind": P.SAVED, "id": request_id, "path": str(path)}, [])
+        job = self.last_run.get("job")
+        self.send_message(
+            {"kind": P.SAVED, "id": request_id, "path": str(path), "again": again, "job": job}, []
+        )
+
+    def _open_piece(self, request_id: Any, content: dict[str, Any], buffers: list[Any]) -> None:
+        """A piece of a file the view opened (picker, drop, paste): bytes at ``offset`` of ``size``."""
+        name = str(content.get("name") or "photo")[:200]
+        size, offset = int(content.get("size") or 0), int(content.get("offset") or 0)
+        up = self._upload
+        if offset == 0 or up is None or up["id"] != request_id:
+            if size > MAX_OPEN_BYTES:
+                self._reject_open(
+                    request_id,
+                    name,
+                    "ImageTooLargeError",
+                    f"the file has {size:,} bytes, more than {MAX_OPEN_BYTES:,}",
+                )
+                return
+            up = self._upload = {"id": request_id, "name": name, "size": size, "data": bytearray()}
+        if offset != len(up["data"]):
+            self._upload = None
+            self._reject_open(
+                request_id, name, "ImageDecodeError", "the file arrived incomplete; open it again"
+            )
+            return
+        for b in buffers:
+            up["data"] += memoryview(b).cast("B")
+        if len(up["data"]) < up["size"]:
+            return
+        self._upload = None
+        data = bytes(up["data"][: up["size"]])
+        try:
+            self.load(data, name=name)
+        except (EnhanceError, OSError) as exc:
+            self._reject(request_id, P.OPEN, f"{type(exc).__name__}: {exc}")
+
+    def _reject_open(self, request_id: Any, name: str, kind: str, message: str) -> None:
+        self.update_state(error={"type": kind, "message": message, "during": "open", "name": name})
+        self._reject(request_id, P.OPEN, f"{kind}: {message}")
 
     def _reject(self, request_id: Any, request: str, reason: str) -> None:
         self.send_message({"kind": P.REJECTED, "id": request_id, "request": request, "reason": reason}, [])
@@ -266,13 +353,64 @@ class EnhanceWidget(anywidget.AnyWidget):
             self._controller.cancel(request_id)
         elif kind == P.SAVE:
             self._save(request_id)
+        elif kind == P.OPEN:
+            if self.busy:
+                self._reject(
+                    request_id, P.OPEN, "a run is in progress; cancel it before opening another photo"
+                )
+            else:
+                self._open_piece(request_id, content, list(buffers or []))
         elif kind == P.HELLO:
             self._controller.replay()
         elif kind == P.USE_TILE:
             try:
                 self.tile = str(parse_tile(str(content.get("tile"))))
-            except ValueError as exc:
+            except (ValueError, EnhanceError) as exc:
                 self._reject(request_id, P.USE_TILE, str(exc))
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """A change from the view; one that cannot apply now (mid-run, out of range) is refused
+        and the view shows the kernel's values again."""
+        try:
+            guarded = [n for n in sync_data if n in (*CONTROLS, "controls", "engine", "provider")]
+            if self.busy and any(sync_data[n] != getattr(self, n) for n in guarded):
+                raise EnhanceError("a run is in progress: cancel it or wait before changing the settings")
+            if "controls" in sync_data:
+                validate_controls(sync_data["controls"], list(self.control_specs), self._chosen_model())
+        except EnhanceError as exc:
+            self.send_state(list(sync_data))
+            self._reject(None, "set", f"{type(exc).__name__}: {exc}")
+            return
+        super().set_state(sync_data)
+
+    @t.validate(*CONTROLS, "engine", "provider")
+    def _no_change_mid_run(self, proposal: Any) -> Any:
+        name = proposal["trait"].name
+        busy = getattr(self, "_controller", None) is not None and self._controller.busy
+        if busy and proposal["value"] != getattr(self, name):
+            raise EnhanceError(f"a run is in progress: cancel it (w.cancel()) or wait before changing {name}")
+        return proposal["value"]
+
+    @t.validate("controls")
+    def _check_controls(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if (
+            getattr(self, "_controller", None) is not None
+            and self._controller.busy
+            and value != self.controls
+        ):
+            raise EnhanceError(
+                "a run is in progress: cancel it (w.cancel()) or wait before changing controls"
+            )
+        specs = control_specs(self._chosen_model())
+        return validate_controls(value, specs, self._chosen_model())
+
+    def _remember_controls(self, change: dict[str, Any]) -> None:
+        """Each task keeps its own control values (restore's strength is not colorize's)."""
+        self._task_controls[self.task] = dict(change["new"])
+
+    def _chosen_model(self) -> str | None:
+        return chosen_model(self.task, self.scale, self.model, self.quality)
 
     def _on_control(self, change: dict[str, Any]) -> None:
         name, new = change["name"], change["new"]
@@ -299,7 +437,16 @@ class EnhanceWidget(anywidget.AnyWidget):
             self.engine,
             self.provider,
         )
-        self.update_state(plan=figures, qualities=quality_options(self.task, self.scale))
+        specs = control_specs(self._chosen_model())
+        by_name = {s["name"]: s for s in specs}
+        stored = self._task_controls.get(self.task, {})
+        values = {k: v for k, v in stored.items() if k in by_name and _inside(v, by_name[k])}
+        self.update_state(
+            plan=figures,
+            qualities=quality_options(self.task, self.scale),
+            control_specs=specs,
+            controls=values,
+        )
 
 
 def _model_conflicts(card: dict[str, Any], control: str, value: Any) -> bool:
@@ -307,6 +454,31 @@ def _model_conflicts(card: dict[str, Any], control: str, value: Any) -> bool:
     if control == "task":
         return bool(card["task"] != value)
     return control == "scale" and card["task"] == "upscale" and card["scale"] != value
+
+
+def _inside(value: float, spec: dict[str, Any]) -> bool:
+    return bool(spec["min"] <= value <= spec["max"])
+
+
+def _colourful(src: Source) -> bool:
+    """Whether the photo has visible colour (not grey, nor grey stored as RGB)."""
+    if src.gray:
+        return False
+    try:
+        import io
+
+        import numpy as np
+        from PIL import Image
+    except ImportError:  # Pyodide: no Pillow; say nothing rather than guess
+        return False
+    try:
+        with Image.open(io.BytesIO(src.display)) as im:
+            im.draft("RGB", (128, 128))
+            small = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.int16)
+    except (OSError, ValueError):
+        return False
+    spread = small.max(axis=2) - small.min(axis=2)
+    return bool(np.mean(spread > 12) > 0.02)
 
 
 def _display_name(source: Any) -> str:
