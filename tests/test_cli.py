@@ -63,9 +63,13 @@ def test_models_build_runs_the_recipe_command(tmp_path: Path) -> None:
     (tmp_path / "esrgan-slim-x2.onnx").write_bytes((ROOT / "models" / "esrgan-slim-x2.onnx").read_bytes())
     p = run("models", "build", "esrgan-slim-x2", "--into", str(tmp_path))
     assert p.returncode == 0 and "already installed and verified" in p.stdout
+    # no folder named: the user models folder (always searched), so the model is found afterwards
     no_folder = {k: v for k, v in os.environ.items() if k != "ENHANCE_WIDGET_MODELS"}
-    p = run("models", "build", "esrgan-slim-x2", env=no_folder)
-    assert p.returncode == 2 and "ENHANCE_WIDGET_MODELS" in p.stderr
+    no_folder["XDG_DATA_HOME"] = str(tmp_path / "data")
+    p = run("models", "build", "esrgan-slim-x2", "--dry-run", env=no_folder)
+    assert p.returncode == 0, p.stderr
+    user_dir = tmp_path / "data" / "enhance-widget" / "models"
+    assert f"bash models/recipes/build_upscalerjs.sh {user_dir} esrgan-slim-x2" in p.stdout
 
 
 def test_demo_writes_before_after_and_side_by_side(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,16 @@ BUNDLED_DIR = _PACKAGE_DIR / "_bundled"
 """Where the wheel carries the manifest, the default model and the sample image."""
 SOURCE_MODELS_DIR = _PACKAGE_DIR.parent.parent / "models"
 """``models/`` of a source checkout (editable installs and tests)."""
+IN_CHECKOUT = _PACKAGE_DIR.parent.name == "src" and (SOURCE_MODELS_DIR / "manifest.json").is_file()
+"""The package runs from a source checkout (``src/enhance_widget``), not from an installed wheel,
+whose parent's parent (``lib/python3.X``) has no ``models/``."""
+
+
+def user_models_dir() -> Path:
+    """The per-user folder that ``enhance-widget models build`` fills by default (always searched):
+    ``$XDG_DATA_HOME/enhance-widget/models``, else ``~/.local/share/enhance-widget/models``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "enhance-widget" / "models"
 
 
 @dataclass(frozen=True)
@@ -145,8 +156,30 @@ class ModelCard:
 
     @property
     def install_hint(self) -> str:
-        """The command that builds a model that is not installed (large models are not shipped)."""
-        return f"enhance-widget models build {self.id}  (or put {self.file} in ${MODELS_ENV})"
+        """What a model that is not installed needs, in plain words: it is optional (only models
+        marked ``bundled`` ship with the package), its size, and how to get it. Under Pyodide
+        (JupyterLite) no shell command is offered: a browser tab cannot run one."""
+        size = f"{self.size_bytes / 1e6:.0f} MB" if self.size_bytes else "size unknown"
+        if sys.platform == "emscripten":
+            return (
+                f"optional model ({size}), not part of the package; JupyterLite cannot build or add it. "
+                "Use it from a Python install of enhance-widget"
+            )
+        needs = RECIPE_NEEDS.get(
+            self.recipe.split()[1] if self.recipe else "", "the project's source checkout"
+        )
+        return (
+            f"optional model ({size}), not shipped with the package: build it with "
+            f"`enhance-widget models build {self.id}` from a checkout of the project's repository "
+            f"(needs {needs}), or put {self.file} in a folder named by ${MODELS_ENV}"
+        )
+
+
+RECIPE_NEEDS = {
+    "models/recipes/build_maxim.sh": "python3.11, npm and network access; a 1.4 GB TensorFlow venv, minutes",
+    "models/recipes/build_upscalerjs.sh": "python3.11, npm and network access; a TensorFlow venv",
+}
+"""What each recipe script needs, for the install hint of a model that is not installed."""
 
 
 QUALITY_MODES = ("fast", "balanced", "best")
@@ -238,10 +271,9 @@ def verify_bytes(card: ModelCard, data: bytes) -> bytes:
 def read_verified(card: ModelCard) -> bytes:
     """Read the model file and verify it; no byte reaches onnxruntime before this passes."""
     if card.path is None or not card.path.is_file():
-        hint = f"`enhance-widget models build {card.id}`" if card.recipe else "its recipe"
         raise ModelNotFoundError(
-            f"model {card.id!r} is not installed: {card.file} was not found in {search_dirs()}; "
-            f"put it in a folder named by ${MODELS_ENV}, or build it with {hint}"
+            f"model {card.id!r} is not installed ({card.file} is in none of "
+            f"{[str(d) for d in search_dirs()]}): {card.install_hint}"
         )
     return verify_bytes(card, card.path.read_bytes())
 
@@ -252,20 +284,26 @@ def search_dirs(extra: Iterable[Path | str] = ()) -> list[Path]:
     env = os.environ.get(MODELS_ENV)
     if env:
         dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs.extend([SOURCE_MODELS_DIR, BUNDLED_DIR])
+    dirs.append(user_models_dir())
+    dirs.extend(package_dirs())
     return dirs
 
 
+def package_dirs() -> list[Path]:
+    """Where the package's own files are: ``models/`` of a checkout, else the wheel's ``_bundled``."""
+    return [SOURCE_MODELS_DIR, BUNDLED_DIR] if IN_CHECKOUT else [BUNDLED_DIR]
+
+
 def _manifest_path() -> Path:
-    for d in (SOURCE_MODELS_DIR, BUNDLED_DIR):
+    for d in package_dirs():
         if (d / "manifest.json").is_file():
             return d / "manifest.json"
     raise ModelNotFoundError("no model manifest found: the package installation is incomplete")
 
 
 def sample_image_path() -> Path:
-    """The small photo that the demo and the quickstart open."""
-    for d in (SOURCE_MODELS_DIR, BUNDLED_DIR):
+    """The small photo that the demo and the quickstart open (``enhance_widget.data.sample()``)."""
+    for d in package_dirs():
         if (d / "sample.png").is_file():
             return d / "sample.png"
     raise FileNotFoundError("the bundled sample image is missing from this installation")

@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = msub.add_parser("build", help="re-create a model from its recipe (large models are not shipped)")
     b.add_argument("model_id")
     b.add_argument(
-        "--into", type=Path, default=None, help="models folder (default: first of $ENHANCE_WIDGET_MODELS)"
+        "--into",
+        type=Path,
+        default=None,
+        help="models folder (default: first of $ENHANCE_WIDGET_MODELS, else the user models folder)",
     )
     b.add_argument("--dry-run", action="store_true", help="print the command and exit")
     d = sub.add_parser("demo", help="run the default model on the bundled sample image")
@@ -124,14 +127,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from .catalog import MODELS_ENV, catalog, verify_bytes
+    from .catalog import MODELS_ENV, catalog, user_models_dir, verify_bytes
 
     card = catalog().get(args.model_id)
     into: Path | None = args.into
     if into is None and os.environ.get(MODELS_ENV):
         into = Path(os.environ[MODELS_ENV].split(os.pathsep)[0])
     if into is None:
-        raise EnhanceError(f"name a models folder with --into DIR or ${MODELS_ENV}")
+        into = user_models_dir()  # always searched, so the built model is found without settings
     script = card.recipe_script
     if script is None or not script.is_file():
         raise EnhanceError(
@@ -153,7 +156,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise EnhanceError(f"the recipe failed with exit code {rc}")
     built = into / (card.file or "")
     verify_bytes(card, built.read_bytes())
-    print(f"built and verified {built}; it is found through ${MODELS_ENV}={into}")
+    from .catalog import search_dirs
+
+    found = into.resolve() in [d.resolve() for d in search_dirs()]
+    where = "it is found there from now on" if found else f"set {MODELS_ENV}={into} to use it"
+    print(f"built and verified {built}; {where}")
     return EXIT_OK
 
 
@@ -168,7 +175,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if card.is_chain:
             status = "chain of " + " + ".join(card.chain)
         elif not card.installed:
-            status = "not installed"
+            status = "optional, not installed"
         else:
             try:
                 read_verified(card)

@@ -277,7 +277,7 @@ def browser_record(
     )
 
 
-def make_result(png: bytes, record: dict[str, Any], raw_source: Any) -> Any:
+def make_result(png: bytes, record: dict[str, Any], raw_source: Any, max_pixels: int | None = None) -> Any:
     """A :class:`~enhance_widget.Result` from the PNG where numpy and Pillow exist, else a PngResult."""
     size = png_size(png)
     try:
@@ -293,7 +293,7 @@ def make_result(png: bytes, record: dict[str, Any], raw_source: Any) -> Any:
         # the page wrote the input's kind: L, LA, RGB or RGBA, 8 bits
         array = np.asarray(im if im.mode in ("L", "LA", "RGB", "RGBA") else im.convert("RGB"))
     record["output"]["pixels_sha256"] = pixels_sha256(np.ascontiguousarray(array).tobytes())
-    return Result(array=array, record=record, source=load_image(raw_source))
+    return Result(array=array, record=record, source=load_image(raw_source, max_pixels))
 
 
 def png_size(png: bytes) -> tuple[int, int]:
