@@ -17,6 +17,11 @@ import tomllib
 import enhance_widget
 
 REPO = Path(__file__).resolve().parents[1]
+_MANIFEST = json.loads((REPO / "models" / "manifest.json").read_text())
+DEFAULT_X2 = next(
+    e["file"] for e in _MANIFEST["models"] if e["id"] == _MANIFEST["tasks"]["upscale"]["default"]["2"]
+)
+"""The default x2 model's file, which the wheel ships."""
 
 
 def test_one_version_for_python_and_js() -> None:
@@ -80,12 +85,12 @@ def test_wheel_builds_and_ships_the_front_end_and_default_model(tmp_path: Path) 
         "enhance_widget/static/engine-worker.js",
         "enhance_widget/static/ort-wasm-simd-threaded.wasm",  # the WASM provider
         "enhance_widget/static/ort-wasm-simd-threaded.asyncify.wasm",  # the WebGPU provider
-        "enhance_widget/_bundled/idealo-psnr-small-x2.onnx",
+        f"enhance_widget/_bundled/{DEFAULT_X2}",
         "enhance_widget/widget/protocol.py",
     ):
         assert name in listing, f"{name} missing from the wheel:\n{listing}"
     with zipfile.ZipFile(wheels[0]) as zf:
         js = zf.read("enhance_widget/static/widget.js").decode()
-        model = zf.getinfo("enhance_widget/_bundled/idealo-psnr-small-x2.onnx")
+        model = zf.getinfo(f"enhance_widget/_bundled/{DEFAULT_X2}")
     assert "render" in js and len(js) > 5000
-    assert model.file_size == (REPO / "models" / "idealo-psnr-small-x2.onnx").stat().st_size
+    assert model.file_size == (REPO / "models" / DEFAULT_X2).stat().st_size
