@@ -35,6 +35,9 @@ _LAZY = {
     "replay_matches": ".replay",
     "ModelCard": ".catalog",
     "EnhanceWidget": ".widget",
+    "enhance_many": ".batch",
+    "BatchResult": ".batch",
+    "enhance_dask": ".dask_array",
 }
 
 
@@ -48,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BatchResult",
     "CancelToken",
     "Cancelled",
     "ControlValueError",
@@ -64,6 +68,8 @@ __all__ = [
     "UnsupportedImageError",
     "__version__",
     "enhance",
+    "enhance_dask",
+    "enhance_many",
     "list_models",
     "plan_for",
     "read_record",

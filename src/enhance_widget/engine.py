@@ -99,6 +99,14 @@ def run_tile(
     return y[: (y1 - y0) * s, : (x1 - x0) * s], ms
 
 
+def weighted_tile(y: F32, tile: TilePlan) -> F32:
+    """A tile's output times its blend window (the weights of neighbouring tiles sum to one)."""
+    left, top, right, bottom = tile.bands
+    wx = np.asarray(axis_weights(y.shape[1], left, right), dtype=np.float32)
+    wy = np.asarray(axis_weights(y.shape[0], top, bottom), dtype=np.float32)
+    return cast(F32, y * wy[:, None, None] * wx[None, :, None])
+
+
 def run_pass(
     src: F32,
     pp: PassPlan,
@@ -119,11 +127,8 @@ def run_pass(
         y, ms = run_tile(src, tile, card, runtime, controls)
         if progress.aborted:
             raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
-        left, top, right, bottom = tile.bands
-        wx = np.asarray(axis_weights(y.shape[1], left, right), dtype=np.float32)
-        wy = np.asarray(axis_weights(y.shape[0], top, bottom), dtype=np.float32)
         ox0, oy0, ox1, oy1 = tile.out_box
-        out[oy0:oy1, ox0:ox1] += y * wy[:, None, None] * wx[None, :, None]
+        out[oy0:oy1, ox0:ox1] += weighted_tile(y, tile)
         cx0, cy0, cx1, cy1 = tile.core_box
         core = y[cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0]
         times.append(ms)
