@@ -20,10 +20,9 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageDecodeError, ImageTooLargeError, UnsupportedImageError
+from .sniff import max_pixels_limit as max_pixels_limit
 
 F32 = NDArray[np.float32]
-DEFAULT_MAX_PIXELS = 16_777_216  # 4096 x 4096 input; the x4 output is then 268 Mpx
-MAX_PIXELS_ENV = "ENHANCE_WIDGET_MAX_PIXELS"
 
 Kind = Literal["rgb", "gray"]
 
@@ -49,13 +48,6 @@ class ImageBuffer:
     @property
     def size(self) -> tuple[int, int]:
         return (int(self.rgb.shape[1]), int(self.rgb.shape[0]))
-
-
-def max_pixels_limit(max_pixels: int | None = None) -> int:
-    if max_pixels is not None:
-        return max_pixels
-    env = os.environ.get(MAX_PIXELS_ENV)
-    return int(env) if env else DEFAULT_MAX_PIXELS
 
 
 def _check_size(w: int, h: int, limit: int) -> None:

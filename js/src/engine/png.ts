@@ -108,12 +108,52 @@ export async function decodePng(buf: ArrayBuffer): Promise<Decoded | null> {
   return { rgb, alpha, w, h };
 }
 
-/** Any format the browser reads (JPEG, WebP, GIF, BMP, other PNGs), through a 2d canvas. */
+/** The format of encoded image bytes, from their first bytes (what the browser engine reads). */
+export function sniffFormat(b: Uint8Array): string {
+  const ascii = (i: number, n: number): string => String.fromCharCode(...b.subarray(i, i + n));
+  if (b[0] === 0x89 && ascii(1, 3) === "PNG") return "PNG";
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "JPEG";
+  if (ascii(0, 4) === "RIFF" && ascii(8, 4) === "WEBP") return "WEBP";
+  if (ascii(0, 4) === "GIF8") return "GIF";
+  if (ascii(0, 2) === "BM") return "BMP";
+  if (ascii(0, 4) === "II*\0" || ascii(0, 4) === "MM\0*") return "TIFF";
+  if (ascii(4, 4) === "ftyp") return ascii(8, 4).startsWith("avi") ? "AVIF" : "HEIC/HEIF";
+  return "unknown";
+}
+
+const READS = new Set(["PNG", "JPEG", "WEBP", "GIF", "BMP"]);
+
+/** An error the kernel side reports by its name (as `errors.py`'s classes). */
+function typedError(name: string, message: string): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+/**
+ * JPEG (EXIF orientation applied, as Pillow's exif_transpose), WebP, GIF (first frame), BMP and
+ * the PNGs decodePng leaves, through the browser's own decoder and a 2d canvas (no colour-space
+ * conversion, no premultiplied alpha). Any other format: UnsupportedImageError naming it.
+ */
 export async function decodeCanvas(source: ArrayBuffer): Promise<Decoded> {
-  const bmp = await createImageBitmap(new Blob([source]), {
-    colorSpaceConversion: "none",
-    premultiplyAlpha: "none",
-  });
+  const format = sniffFormat(new Uint8Array(source, 0, Math.min(source.byteLength, 16)));
+  if (!READS.has(format)) {
+    throw typedError(
+      "UnsupportedImageError",
+      `${format} images cannot be opened by the browser engine, which reads JPEG, PNG, WebP, GIF and BMP`,
+    );
+  }
+  let bmp: ImageBitmap;
+  try {
+    bmp = await createImageBitmap(new Blob([source]), {
+      colorSpaceConversion: "none",
+      premultiplyAlpha: "none",
+      imageOrientation: "from-image",
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw typedError("ImageDecodeError", `the browser could not decode this ${format} image (${why})`);
+  }
   const w = bmp.width;
   const h = bmp.height;
   const canvas = new OffscreenCanvas(w, h);

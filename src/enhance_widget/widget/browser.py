@@ -198,19 +198,12 @@ def asset_messages(
 
 
 def png_kind(png: bytes) -> dict[str, bool]:
-    """Grey and alpha of a PNG as Pillow (and so the kernel engine) reads it, from its header:
-    grey for colour types 0 and 4; alpha for 4 and 6, and for a palette with a tRNS chunk."""
+    """Grey and alpha of a PNG as Pillow (and so the kernel engine) reads it, from its header."""
+    from ..sniff import sniff
+
     png_size(png)
-    ctype = png[25]
-    alpha = ctype in (4, 6)
-    i = 8
-    while ctype == 3 and i + 8 <= len(png):
-        length, kind = int.from_bytes(png[i : i + 4], "big"), png[i + 4 : i + 8]
-        if kind in (b"tRNS", b"IDAT", b"IEND"):
-            alpha = kind == b"tRNS"
-            break
-        i += 12 + length
-    return {"gray": ctype in (0, 4), "alpha": alpha}
+    info = sniff(png)
+    return {"gray": info.gray, "alpha": info.alpha}
 
 
 @dataclass

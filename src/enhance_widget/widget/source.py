@@ -51,6 +51,8 @@ def _passthrough(data: bytes) -> bool:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in BROWSER_FORMATS or im.mode not in ("RGB", "RGBA", "L", "LA", "P", "1"):
                 return False
+            if im.format == "WEBP" and "A" in im.mode:  # Chromium premultiplies a WebP's colour
+                return False
             orientation = im.getexif().get(0x0112, 1)
             return bool(orientation in (0, 1))
     except (UnidentifiedImageError, OSError, ValueError):
@@ -91,7 +93,7 @@ def prepare_source(value: Any, max_pixels: int | None = None) -> Source:
     try:
         from ..images import load_image, to_array, to_pil
     except ImportError:  # Pyodide: no numpy/Pillow; the browser engine decodes the bytes itself
-        return _pure_source(value, name, path)
+        return _pure_source(value, name, path, max_pixels)
     buf = load_image(value, max_pixels)
     data: bytes | None = None
     if path is not None:
@@ -111,24 +113,32 @@ def prepare_source(value: Any, max_pixels: int | None = None) -> Source:
     )
 
 
-def _pure_source(value: Any, name: str, path: Path | None) -> Source:
-    from .browser import png_kind, png_size
+def _pure_source(value: Any, name: str, path: Path | None, max_pixels: int | None = None) -> Source:
+    """A source under Pyodide: its header read in pure Python (JPEG with EXIF orientation, PNG,
+    WebP, GIF, BMP; any other format a typed error naming it); the page decodes the pixels."""
+    from ..errors import ImageDecodeError, UnsupportedImageError
+    from ..sniff import check_limits, sniff
 
     if path is not None:
+        if not path.is_file():
+            raise ImageDecodeError(f"no such image file: {path}")
         data = path.read_bytes()
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     else:
-        raise EnhanceError("without numpy and Pillow (Pyodide), open a PNG file or PNG bytes")
-    kind = png_kind(data)
+        raise UnsupportedImageError(
+            f"without numpy and Pillow (Pyodide, JupyterLite) open an image file or its bytes, "
+            f"not a {type(value).__name__}"
+        )
+    info = check_limits(sniff(data), max_pixels)
     return Source(
         value=data,
         name=name,
         path=path,
-        size=png_size(data),
+        size=info.size,
         display=data,
-        gray=kind["gray"],
-        alpha=kind["alpha"],
+        gray=info.gray,
+        alpha=info.alpha,
     )
 
 
