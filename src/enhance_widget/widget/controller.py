@@ -69,6 +69,9 @@ class Job:
     source: Any = None
     view: str | None = None
     """Browser engine: the view that claimed the job (the only one that runs it)."""
+    engine_run: P.Message | None = None
+    """Browser engine: the ``engine-run`` message, sent again to a view that appears before any
+    view claimed the job (``w.run()`` in the cell that first shows ``w``)."""
     plan_summary: dict[str, Any] = field(default_factory=dict)
     model_id: str | None = None
     planned_s: float | None = None
@@ -161,6 +164,8 @@ class Controller:
         with self._lock:
             job = self._job
             messages = ([job.head] if job and job.head else []) + (list(job.tiles) if job else [])
+            if job is not None and job.engine == "browser" and job.view is None and job.engine_run:
+                messages.append(job.engine_run)  # asked for before any view existed: run it now
         for content, buffers in messages:
             self.sink.send_message(content, buffers)
 
@@ -347,6 +352,7 @@ class Controller:
         job.total = plan.total_tiles
         job.plan_summary = plan.summary()
         self._started(job, plan)
+        job.engine_run = (message, [])
         self.sink.send_message(message, [])
         return job
 
