@@ -10,7 +10,7 @@ Playwright; nothing else is reachable):
   feeds it, no blending (tiles cropped and pasted);
 and in this process, the kernel engine (``enhance``, onnxruntime CPU).
 
-    .venv/bin/python benchmarks/browser_engine.py [--model idealo-psnr-small-x2] [--tile 64] [--scale 2]
+    .venv/bin/python benchmarks/browser_engine.py [--model span-x2] [--tile 64] [--scale 2]
         [--webgpu]
 """
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="idealo-psnr-small-x2")
+    parser.add_argument("--model", default="span-x2")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--tile", type=int, default=64)
     parser.add_argument("--webgpu", action="store_true", help="also run the browser engine on WebGPU")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +27,19 @@ def eval_images() -> dict[str, np.ndarray]:
 def small_rgb() -> np.ndarray:
     """A 48x40 crop of a real photo: fast to run through any model."""
     return np.asarray(Image.open(EVAL / "chelsea.png").convert("RGB"))[100:140, 100:148].copy()
+
+
+@pytest.fixture
+def chain_x4() -> Iterator[str]:
+    """A test-only x4 chain: span-x2 applied twice. No shipped default is a chain any more (SPAN x4 is
+    native), but the engine still runs chains (``idealo-psnr-small-x4`` when its file is built)."""
+    from enhance_widget.catalog import ModelCard, catalog
+
+    cat = catalog()
+    card = ModelCard(
+        id="test-span-x2-twice", task="upscale", scale=4, chain=("span-x2", "span-x2"), license="Apache-2.0"
+    )
+    cat.add(card)
+    yield card.id
+    with cat._lock:
+        cat._cards.pop(card.id, None)

@@ -20,7 +20,7 @@ from enhance_widget.runtimes.ort import OrtRuntime
 
 def test_every_manifest_file_matches_its_sha256() -> None:
     cards = [c for c in list_models() if not c.is_chain]
-    assert {c.id for c in cards} >= {"idealo-psnr-small-x2", "esrgan-slim-x2", "esrgan-slim-x4"}
+    assert {c.id for c in cards} >= {"span-x2", "span-x4", "idealo-psnr-small-x2", "esrgan-slim-x2"}
     for card in cards:
         if not card.installed:
             continue
@@ -37,10 +37,12 @@ def test_cards_are_typed_and_listed_by_task() -> None:
     ups = list_models("upscale")
     assert ups and all(c.task == "upscale" for c in ups)
     default = catalog().default_for("upscale", 4)
-    assert default.id == "idealo-psnr-small-x4" and default.chain == ("idealo-psnr-small-x2",) * 2
-    card = catalog().get("idealo-psnr-small-x2")
-    assert (card.layout, card.scale, card.value_range, card.dynamic_hw) == ("NHWC", 2, 1.0, True)
-    assert card.path is not None and card.path.name == "idealo-psnr-small-x2.onnx"
+    assert default.id == "span-x4" and not default.is_chain  # a native x4, not x2 twice
+    assert catalog().get("idealo-psnr-small-x4").chain == ("idealo-psnr-small-x2",) * 2
+    card = catalog().default_for("upscale", 2)
+    assert card.id == "span-x2" and card.bundled
+    assert (card.layout, card.scale, card.value_range, card.dynamic_hw) == ("NCHW", 2, 1.0, True)
+    assert card.path is not None and card.path.name == "span-x2.onnx"
     with pytest.raises(ModelNotFoundError, match="unknown task"):
         list_models("sharpen")
     with pytest.raises(ModelNotFoundError, match="unknown model 'nope'"):

@@ -12,8 +12,14 @@ from enhance_widget.catalog import SizeRule, catalog
 from enhance_widget.planning import make_plan, pass_memory
 
 
-def test_x4_default_is_two_passes_of_the_x2_model() -> None:
+def test_x4_default_is_one_native_pass() -> None:
     plan = plan_for((160, 120), task="upscale", scale=4, tile=64, overlap=8)
+    assert plan.model_id == "span-x4" and [p.model_id for p in plan.passes] == ["span-x4"]
+    assert plan.out_size == (640, 480)
+
+
+def test_a_chained_x4_is_two_passes_of_the_x2_model() -> None:
+    plan = plan_for((160, 120), task="upscale", scale=4, model="idealo-psnr-small-x4", tile=64, overlap=8)
     assert plan.model_id == "idealo-psnr-small-x4"
     assert [p.model_id for p in plan.passes] == ["idealo-psnr-small-x2"] * 2
     assert plan.passes[0].out_size == (320, 240) and plan.out_size == (640, 480)

@@ -61,8 +61,8 @@ def test_replay_from_a_saved_png(tmp_path: Path, photo: np.ndarray, original) ->
     assert np.array_equal(np.asarray(Image.open(out)), again.array)
 
 
-def test_replay_of_a_chained_model(small_rgb: np.ndarray) -> None:
-    res = enhance(small_rgb, scale=4, model="idealo-psnr-small-x4", tile=24, overlap=4)
+def test_replay_of_a_chained_model(small_rgb: np.ndarray, chain_x4: str) -> None:
+    res = enhance(small_rgb, scale=4, model=chain_x4, tile=24, overlap=4)
     assert replay_matches(res.record, replay(res.record, small_rgb))
 
 

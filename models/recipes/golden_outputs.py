@@ -42,6 +42,8 @@ SIGMA = 25.0
 ATOL_FP32 = 2e-3
 ATOL_INT8 = 2e-2
 MODELS = (
+    "span-x2",
+    "span-x4",
     "idealo-psnr-small-x2",
     "idealo-psnr-small-x2-int8",
     "esrgan-slim-x2",

@@ -47,6 +47,10 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     s.id: s
     for s in (
+        ModelSpec("span-x2", "span-x2.onnx", "upscale", 2, "NCHW"),
+        ModelSpec("span-x4", "span-x4.onnx", "upscale", 4, "NCHW"),
+        ModelSpec("span-x2-int8", "span-x2-int8.onnx", "upscale", 2, "NCHW"),
+        ModelSpec("span-x4-int8", "span-x4-int8.onnx", "upscale", 4, "NCHW"),
         ModelSpec("idealo-psnr-small-x2", "idealo-psnr-small-x2.onnx", "upscale", 2),
         ModelSpec("idealo-psnr-small-x2-int8", "idealo-psnr-small-x2-int8.onnx", "upscale", 2),
         ModelSpec("esrgan-slim-x2", "esrgan-slim-x2.onnx", "upscale", 2),

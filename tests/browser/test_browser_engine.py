@@ -40,17 +40,17 @@ def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, l
 def test_browser_engine_default_model_and_cancel(page: tuple[Any, NetworkLog, list[str]]) -> None:
     pg, net, _ = page
     # cancel: stops within one tile, nothing kept, the widget usable again
-    kernel_exec(pg, "w.engine = 'browser'; w.model = 'idealo-psnr-small-x2'; w.scale = 2; w.tile = '64'")
+    kernel_exec(pg, "w.engine = 'browser'; w.model = 'span-x2'; w.scale = 2; w.tile = '64'")
     kernel_exec(pg, "w.provider = 'wasm'")
     kernel_exec(pg, "w.run()")
     wait_dataset(pg, "tilesPainted", "Number(v) >= 1", 120_000)
     kernel_exec(pg, "w.cancel()")
     wait_dataset(pg, "status", "v === 'cancelled'", 60_000)
     # the default model (sent once, already verified) agrees too
-    last, seconds, stall = run_in_browser(pg, "idealo-psnr-small-x2")
+    last, seconds, stall = run_in_browser(pg, "span-x2")
     assert last["engine"] == "browser"
-    cmp = compare(pg, "idealo-psnr-small-x2")
-    print(f"\nbrowser engine idealo-psnr-small-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms")
+    cmp = compare(pg, "span-x2")
+    print(f"\nbrowser engine span-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms")
     assert cmp["same_size"] and cmp["max_diff"] <= 2, cmp
     assert stall < 500
     assert net.outside == [], net.outside
@@ -133,20 +133,20 @@ def test_browser_engine_webgpu_default_model(page: tuple[Any, NetworkLog, list[s
     try:
         kernel_exec(pg, "w.load('small.png')")
         # "auto" does not pick a software adapter (SwiftShader: ~70x slower than wasm here) and says so
-        last, _, _ = run_in_browser(pg, "idealo-psnr-small-x2", "w.scale = 2; w.provider = 'auto'")
+        last, _, _ = run_in_browser(pg, "span-x2", "w.scale = 2; w.provider = 'auto'")
         assert last["provider"] == "wasm", last
         assert last["provider_note"] == (
             "the only WebGPU adapter is a software one (SwiftShader), slower than wasm; ran on wasm"
         ), last
         # "webgpu" forces it: the real WebGPU execution provider, on SwiftShader's adapter
         last, seconds, stall = run_in_browser(
-            pg, "idealo-psnr-small-x2", "w.scale = 2; w.provider = 'webgpu'", timeout_ms=480_000
+            pg, "span-x2", "w.scale = 2; w.provider = 'webgpu'", timeout_ms=480_000
         )
         assert last["provider"] == "webgpu" and last["provider_note"] == "", last
         text = widget(pg).locator(".ew-status").inner_text()
         assert "webgpu" in text, text
-        cmp = compare(pg, "idealo-psnr-small-x2", source="'small.png'")
-        print(f"\nbrowser engine WebGPU (SwiftShader) idealo-psnr-small-x2 32x24: {cmp} run {seconds:.1f} s")
+        cmp = compare(pg, "span-x2", source="'small.png'")
+        print(f"\nbrowser engine WebGPU (SwiftShader) span-x2 32x24: {cmp} run {seconds:.1f} s")
         assert cmp["provider"] == "webgpu" and cmp["same_size"] and cmp["shape"] == [48, 64, 3], cmp
         assert cmp["max_diff"] <= 2, cmp
         # no stall bound here: SwiftShader runs the "GPU" on this machine's (2) CPU cores, beside

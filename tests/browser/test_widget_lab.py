@@ -130,7 +130,7 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
     src_digest = hashlib.sha256(src.read_bytes()).hexdigest()
 
     # idle: the plan's honest figures for the default model (x4), before anything runs
-    wait_plan(page, "t.includes('640 × 480') && t.includes('idealo-psnr-small-x4')")
+    wait_plan(page, "t.includes('640 × 480') && t.includes('span-x4')")
     figures = root.locator(".ew-figures").inner_text()
     assert "needs ~" in figures and "available" in figures and "CPUExecutionProvider" in figures
     assert root.get_by_role("button", name="Save", exact=True).is_disabled()

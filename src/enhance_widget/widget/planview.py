@@ -22,6 +22,7 @@ def model_options() -> list[dict[str, Any]]:
     for card in cat.cards():
         passes = cat.resolve_chain(card) if card.is_chain else [card]
         size = sum(c.size_bytes or 0 for c in {c.id: c for c in passes}.values())
+        missing = [c for c in passes if not c.installed]  # a chain needs each of its passes' files
         out.append(
             {
                 "id": card.id,
@@ -30,8 +31,8 @@ def model_options() -> list[dict[str, Any]]:
                 "scale": card.scale,
                 "license": card.license.split(";")[0].split(" (")[0],
                 "user": card.user,
-                "installed": card.installed and all(c.installed for c in passes),
-                "install_hint": None if card.installed else card.install_hint,
+                "installed": not missing,
+                "install_hint": missing[0].install_hint if missing else None,
                 "size_mb": round(size / 1e6, 1),
                 "s_per_mpx": round(sum(c.cost.ms_per_mpx for c in passes) / 1000, 1),
             }
