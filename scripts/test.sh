@@ -9,4 +9,4 @@ bash scripts/setup.sh
 .venv/bin/mypy
 bash scripts/build_lite.sh  # offline JupyterLite site for tests/lite (PyPI/npm only while building)
 .venv/bin/pytest -q "$@"
-.venv/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/0[2-7]*.ipynb
+.venv/bin/pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/0[2-9]*.ipynb
