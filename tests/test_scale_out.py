@@ -128,6 +128,7 @@ def test_model_bytes_travel_to_the_workers_and_are_verified_there(client: Any, t
         assert item.output == out / f"{path.stem}_upscalex2.png"
         written = np.asarray(Image.open(item.output))
         np.testing.assert_array_equal(written, enhance(path, **SR).array)
+        assert item.record is not None and item.record["input"]["file"] == path.name
 
 
 def test_the_default_pool_writes_files_and_one_records_file(tmp_path: Path) -> None:
@@ -218,6 +219,8 @@ def test_output_names_keep_inputs_with_one_stem_apart(tmp_path: Path) -> None:
     names = output_names([tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "b.tif"], "upscale", 4)
     assert names == ["a-png_upscalex4.png", "a-jpg_upscalex4.png", "b_upscalex4.png"]
     assert output_names([np.zeros((2, 2))], "restore", None) == ["image-00000_restore.png"]
+    twice = output_names([tmp_path / "a.png", tmp_path / "a.png"], "restore", None)
+    assert twice == ["a-png_restore.png", "a-png-1_restore.png"]
 
 
 def _zarr_input(path: Path, img: np.ndarray, chunks: tuple[int, ...]) -> Any:

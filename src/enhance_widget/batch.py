@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,6 +71,8 @@ class _Job:
     output: str | None
     """Where the worker writes the result (``send="paths"`` with ``output_dir``)."""
     resume: bool
+    file_name: str | None = None
+    """The input file's name when it travels as bytes (for the record)."""
 
 
 @dataclass
@@ -117,7 +119,7 @@ class BatchResult:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[BatchItem]:
         return iter(self.items)
 
     def __getitem__(self, i: int) -> BatchItem:
@@ -168,6 +170,11 @@ def output_names(sources: Sequence[Any], task: str, scale: int | None) -> list[s
         if stems.count(stem) > 1 and isinstance(s, (str, os.PathLike)):
             stem = f"{stem}-{Path(s).suffix.lstrip('.') or i}"
         names.append(f"{stem}_{tag}.png")
+    seen: set[str] = set()
+    for i, name in enumerate(names):  # the same file given twice: its own output each time
+        if name in seen:
+            names[i] = name.replace(f"_{tag}.png", f"-{i}_{tag}.png")
+        seen.add(names[i])
     return names
 
 
@@ -264,6 +271,8 @@ def run_item(job: _Job, blobs: Sequence[bytes | None]) -> _Outcome:
                 return _Outcome(job.index, "skipped", record=record, output=job.output, worker=where)
         install(job.ref, blobs)
         result = enhance(job.source, **opts.enhance_kwargs())
+        if job.file_name is not None and result.record["input"].get("file") is None:
+            result.record["input"]["file"] = job.file_name
         if job.output is not None:
             result.save(job.output)
             return _Outcome(
@@ -431,6 +440,7 @@ def enhance_many(
             expect=expect,
             output=target if send == "paths" else None,
             resume=resume,
+            file_name=Path(source).name if isinstance(source, (str, os.PathLike)) else None,
         )
         if send == "bytes" and target is not None and resume:
             record = verified_record(target, expect, payload, max_pixels)
