@@ -2,6 +2,8 @@
 # Build an offline JupyterLite site with this project's wheel (recipe: shared/JUPYTERLITE.md).
 # Output: build/lite/site (served by tests/lite/). Nothing in the site loads from a CDN.
 # Network is used only here (PyPI, npm registry); the site itself runs offline.
+# The site opens on welcome.ipynb; enhance-widget and the pure wheels it needs are in the Pyodide
+# lock and loaded with the kernel (loadPyodideOptions.packages), so no notebook needs `%pip`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,7 +37,7 @@ mkdir -p wheels
 cp wheels/micropip-*.whl wheels/packaging-*.whl lite/static/pyodide/
 rm -f dist/enhance_widget-*.whl
 "$ROOT/.venv/bin/python" -m pip wheel -q --no-deps -w dist "$ROOT"
-cp dist/enhance_widget-*.whl lite/pypi/
+cp dist/enhance_widget-*.whl lite/static/pyodide/
 [ -f wheels/.pyodide-deps ] || {
   venv/bin/pip download -q -d wheels/pyodide --only-binary=:all: --platform pyemscripten_2026_0_wasm32 \
     --python-version 3.14 --implementation cp --abi none ipython comm jedi "anywidget==0.11.0" "ipywidgets==8.1.9"
@@ -43,26 +45,50 @@ cp dist/enhance_widget-*.whl lite/pypi/
 }
 cp wheels/pyodide/*.whl lite/pypi/
 
-# 4. prune the lock to the files present (their sha256 differ from PyPI's)
+# the kernel installs ipykernel, comm, ipython, jedi itself; these load with Pyodide, before it
+PRELOAD="anywidget psygnal typing_extensions ipywidgets jupyterlab_widgets"
+for name in $PRELOAD; do cp wheels/pyodide/$name-[0-9]*.whl lite/static/pyodide/; done
+
+# 4. prune the lock to the files present (their sha256 differ from PyPI's); add the preloaded wheels
 venv/bin/python - lite/static/pyodide <<'PY'
-import hashlib, json, sys
+import hashlib, json, sys, zipfile
 from pathlib import Path
 d = Path(sys.argv[1]); lock = json.loads((d / "pyodide-lock.json").read_text()); keep = {}
 for name, e in lock["packages"].items():
     f = d / e["file_name"]
     if f.exists():
         e["sha256"] = hashlib.sha256(f.read_bytes()).hexdigest(); keep[name] = e
+for whl in sorted(d.glob("*-py3-none-any.whl")) + sorted(d.glob("*-py2.py3-none-any.whl")):
+    dist, version = whl.name.split("-")[:2]
+    name = dist.lower().replace("_", "-")
+    if name in keep:
+        continue
+    tops = {n.split("/")[0] for n in zipfile.ZipFile(whl).namelist() if not n.split("/")[0].endswith(".dist-info")}
+    keep[name] = {"name": name, "version": version, "file_name": whl.name, "install_dir": "site",
+                  "sha256": hashlib.sha256(whl.read_bytes()).hexdigest(), "package_type": "package",
+                  "imports": sorted(t.removesuffix(".py") for t in tops if t.isidentifier() or t.endswith(".py")),
+                  "depends": [], "unvendored_tests": False}
 lock["packages"] = keep
 (d / "pyodide-lock.json").write_text(json.dumps(lock))
 PY
 
-# 5. content: the Lite notebook and the sample; config; build
-cp "$ROOT/tests/lite/lite_engine.ipynb" lite/files/
-cp "$ROOT/models/sample.png" lite/files/sample.png
+# 5. content: the welcome notebook; config (packages loaded with the kernel); build
+cp "$ROOT/scripts/lite/welcome.ipynb" lite/files/
 cat > lite/jupyter-lite.json <<'JSON'
 {"jupyter-lite-schema-version": 0, "jupyter-config-data": {"exposeAppInBrowser": true,
- "litePluginSettings": {"@jupyterlite/pyodide-kernel-extension:kernel": {"disablePyPIFallback": true}}}}
+ "litePluginSettings": {"@jupyterlite/pyodide-kernel-extension:kernel": {"disablePyPIFallback": true,
+   "loadPyodideOptions": {"packages": ["enhance-widget", "anywidget", "psygnal", "typing-extensions",
+                                       "ipywidgets", "jupyterlab-widgets"]}}}}}
 JSON
 rm -rf site
 (cd lite && ../venv/bin/jupyter lite build --output-dir ../site >/dev/null)
-echo "site: $OUT/site"
+# the site opens on the welcome notebook (the root page keeps its config: the apps read it)
+venv/bin/python - site/index.html <<'PY'
+import sys
+from pathlib import Path
+p = Path(sys.argv[1]); html = p.read_text()
+go = '<script>location.replace("lab/index.html?path=welcome.ipynb")</script>\n    <script type="module">'
+assert html.count('<script type="module">') == 1
+p.write_text(html.replace('<script type="module">', go))
+PY
+echo "site: $OUT/site ($(du -sh site | cut -f1))"

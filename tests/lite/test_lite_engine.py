@@ -1,28 +1,58 @@
-"""JupyterLite end to end, offline: the site built by scripts/build_lite.sh (Pyodide, the project
-wheel, no numpy/Pillow/onnxruntime in the kernel) runs the default model with the browser engine
-on the bundled sample (provider "auto": no WebGPU adapter here, so wasm, and the record says
-why); the result matches the kernel engine's, computed here in the same run;
-no request leaves 127.0.0.1. A screenshot goes to artifacts/lite-engine.png."""
+"""JupyterLite end to end, offline, as a user meets it: the site built by scripts/build_lite.sh
+opens on its welcome notebook, which runs with no setup cell (enhance-widget is loaded with the
+Pyodide kernel: no numpy, Pillow or onnxruntime there). A JPEG photo (EXIF-rotated) is uploaded
+through the file browser and every task whose default model the package ships runs on it in the
+browser engine; each result agrees with the kernel engine's on the same input, model and plan
+(computed here, in the same run) within 2/255. No request leaves 127.0.0.1. One screenshot per
+task: artifacts/lite-<task>.png."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.browser.lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, NetworkLog, free_port, require_browser
-from tests.browser.pagetools import KERNEL_IDLE_JS, kernel_exec, wait_dataset, widget
+from tests.browser.pagetools import KERNEL_IDLE_JS, kernel_exec, kernel_json, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SITE = Path(os.environ.get("ENHANCE_WIDGET_LITE_SITE", REPO / "build" / "lite" / "site"))
+MANIFEST = json.loads((REPO / "models" / "manifest.json").read_text())
+CARDS = {e["id"]: e for e in MANIFEST["models"]}
+
+
+def _bundled(model_id: str) -> bool:
+    card = CARDS[model_id]
+    return all(_bundled(c) for c in card["chain"]) if card.get("chain") else bool(card.get("bundled"))
+
+
+def _runs() -> list[tuple[str, int | None, str]]:
+    out = []
+    for task, spec in MANIFEST["tasks"].items():
+        for scale, model_id in spec["default"].items():
+            out.append((task, int(scale) if task == "upscale" else None, model_id))
+    return out
+
+
+def _photo_jpeg() -> bytes:
+    """A 64x48 crop of a real photo, stored as 48x64 with EXIF orientation 6 (as phones do)."""
+    img = Image.open(REPO / "models" / "eval" / "chelsea.png").convert("RGB").crop((90, 90, 154, 138))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: 64x48 upright
+    out = io.BytesIO()
+    img.transpose(Image.Transpose.ROTATE_90).save(out, format="JPEG", quality=90, exif=exif.tobytes())
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +84,27 @@ def site() -> Iterator[str]:
         proc.wait(10)
 
 
-def test_lite_browser_engine_matches_kernel_engine(site: str) -> None:
+def _wait_status(pg: Any, timeout_s: float) -> str:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        status = str(kernel_json(pg, "w.status"))
+        if status in ("done", "error", "cancelled"):
+            return status
+        time.sleep(1.0)
+    raise AssertionError(f"the run did not finish in {timeout_s} s")
+
+
+def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     from enhance_widget import enhance
-    from enhance_widget.catalog import sample_image_path
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    jpeg = tmp_path / "photo.jpg"
+    jpeg.write_bytes(_photo_jpeg())
+    runs = [r for r in _runs() if _bundled(r[2])]
     net = NetworkLog(allowed_prefixes=(site + "/",))
-    t0 = time.monotonic()
+    results: dict[str, Any] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -70,42 +112,70 @@ def test_lite_browser_engine_matches_kernel_engine(site: str) -> None:
             ctx.route("**/*", net.route)
             pg = ctx.new_page()
             pg.set_default_timeout(120_000)
-            pg.goto(f"{site}/lab/index.html?path=lite_engine.ipynb")
+            t0 = time.monotonic()
+            pg.goto(f"{site}/")  # the site's front page opens the welcome notebook
             pg.wait_for_function(KERNEL_IDLE_JS, timeout=180_000)
+            opened = pg.evaluate("() => window.jupyterapp.shell.currentWidget.context.path")
+            assert opened == "welcome.ipynb", opened
             pg.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            pg.get_by_text("LITE-READY").first.wait_for(timeout=180_000)
-            ready = pg.get_by_text("LITE-READY").first.inner_text()
-            assert ready.split()[1:] == ["browser", "idealo-psnr-small-x2", "9"], ready
-            widget(pg).wait_for(state="visible")
-            t_run = time.monotonic()
-            out, _ = kernel_exec(pg, "print(w.run())")
-            assert out.strip() == "1", out
-            wait_dataset(pg, "status", "v === 'done' || v === 'error'", 300_000)
-            run_s = time.monotonic() - t_run
-            out, _ = kernel_exec(
-                pg,
-                "import base64; r = w.result; print(r.record['runtime']['provider_note']); "
-                "print(type(r).__name__, r.record['engine'], r.record['runtime']['provider'], "
-                "base64.b64encode(r.png).decode())",
+            widget(pg).wait_for(state="visible", timeout=180_000)
+            boot_s = time.monotonic() - t0
+            errors = pg.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert errors.count() == 0, errors.first.inner_text()
+            # every task is offered (a task without a shipped model says it is optional)
+            tasks = kernel_json(pg, "[t['id'] for t in w.tasks]") if _has(pg, "tasks") else None
+            if tasks is not None:
+                assert set(tasks) == set(MANIFEST["tasks"]), tasks
+            # upload the JPEG through the file browser
+            with pg.expect_file_chooser() as chooser:
+                pg.locator(".jp-FileBrowser [title^='Upload']").first.click()
+            chooser.value.set_files(str(jpeg))
+            pg.locator(".jp-DirListing-item", has_text="photo.jpg").first.wait_for(timeout=60_000)
+            pg.evaluate(
+                "() => window.jupyterapp.commands.execute('docmanager:open', {path: 'welcome.ipynb'})"
             )
-            pg.screenshot(path=str(ARTIFACTS / "lite-engine.png"))
+            pg.wait_for_function(KERNEL_IDLE_JS, timeout=60_000)
+            out, _ = kernel_exec(pg, "w.load('photo.jpg'); print(w.engine, *w.source_size)")
+            assert out.split() == ["browser", "64", "48"], out  # EXIF orientation applied (stored 48x64)
+            for task, scale, model_id in runs:
+                tag = f"{task}{scale or ''}"
+                setup = f"w.task = {task!r}; " + (f"w.scale = {scale}; " if scale else "") + "w.tile = '64'"
+                kernel_exec(pg, setup)
+                estimate = kernel_json(pg, "w.plan.get('seconds')")
+                t_run = time.monotonic()
+                kernel_exec(pg, "w.run()")
+                status = _wait_status(pg, 600)
+                seconds = time.monotonic() - t_run
+                assert status == "done", kernel_json(pg, "w.error")
+                rec = kernel_json(pg, "w.result.record")
+                b64 = kernel_json(pg, "__import__('base64').b64encode(w.result.png).decode()")
+                pg.screenshot(path=str(ARTIFACTS / f"lite-{tag}.png"))
+                results[tag] = (model_id, rec, b64, seconds, estimate)
+            total_s = time.monotonic() - t0
         finally:
             browser.close()
-    note, line = out.strip().split("\n")
-    kind, engine, provider, b64 = line.split()
-    # provider "auto" (the default): this headless Chromium (no --enable-unsafe-webgpu) has
-    # navigator.gpu but no adapter, so the page never asks for the WebGPU build and runs on wasm
-    assert (kind, engine, provider) == ("PngResult", "browser", "wasm"), out[:300]
-    assert note == "this browser has no WebGPU adapter (requestAdapter() returned null); ran on wasm", note
-    from PIL import Image
-
-    lite = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"), dtype=np.int16)
-    ref = enhance(sample_image_path(), scale=2, model="idealo-psnr-small-x2", tile=64, overlap=16)
-    assert lite.shape == ref.array.shape
-    diff = int(np.abs(lite - ref.array.astype(np.int16)).max())
-    print(
-        f"\nJupyterLite browser engine: max diff {diff}, run {run_s:.1f} s, "
-        f"total {time.monotonic() - t0:.1f} s"
-    )
-    assert diff <= 2
+    lines = [f"\nJupyterLite: kernel + welcome notebook {boot_s:.1f} s, all {total_s:.1f} s"]
+    for task, scale, model_id in runs:
+        tag = f"{task}{scale or ''}"
+        _, rec, b64, seconds, estimate = results[tag]
+        assert rec["engine"] == "browser" and rec["model"]["id"] == model_id, rec["model"]
+        assert rec["runtime"]["provider"] == "wasm"
+        lite = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"), dtype=np.int16)
+        ref = enhance(jpeg, task=task, scale=scale, tile=64, overlap=16)
+        assert ref.record["model"]["id"] == model_id
+        assert lite.shape == (*ref.array.shape[:2], 3), (tag, lite.shape, ref.array.shape)
+        diff = int(np.abs(lite - np.asarray(ref.image.convert("RGB"), dtype=np.int16)).max())
+        lines.append(
+            f"  {tag}: {model_id} {lite.shape[1]}x{lite.shape[0]} max diff {diff}/255, "
+            f"run {seconds:.1f} s (estimate {estimate})"
+        )
+        assert diff <= 2, (tag, diff)
+    print("\n".join(lines))
     assert net.outside == [], net.outside
+    missing = [(t, m) for t, _, m in _runs() if not _bundled(m)]
+    if missing:  # until the light deblur model lands, deblur's default (MAXIM, 97 MB) is not shipped
+        pytest.xfail(f"task defaults not in the package yet: {missing}")
+
+
+def _has(pg: Any, trait: str) -> bool:
+    return bool(kernel_json(pg, f"hasattr(w, {trait!r})"))
