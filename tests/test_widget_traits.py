@@ -374,13 +374,16 @@ def test_model_list_shows_size_speed_license_and_missing_models(photo: Path) -> 
 def test_a_missing_large_model_plans_as_not_installed(photo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from enhance_widget import catalog as catalog_mod
 
-    monkeypatch.setenv("ENHANCE_WIDGET_MODELS", str(photo.parent))  # a folder without MAXIM
+    monkeypatch.setenv("ENHANCE_WIDGET_MODELS", str(photo.parent))  # a folder without the large models
     catalog_mod.reset_catalog()
     try:
+        optional = [c for c in catalog_mod.catalog().cards() if not c.installed and not c.is_chain]
+        assert optional, "the manifest lists optional models that are not shipped"
+        card = optional[0]
         w = EnhanceWidget(photo)
-        w.task = "deblur"
-        assert w.plan["error"]["type"] == "ModelNotFoundError"
-        assert "enhance-widget models build maxim-deblurring-256" in w.plan["error"]["message"]
+        w.model = card.id
+        assert w.task == card.task and w.plan["error"]["type"] == "ModelNotFoundError"
+        assert f"enhance-widget models build {card.id}" in w.plan["error"]["message"]
     finally:
         monkeypatch.undo()
         catalog_mod.reset_catalog()

@@ -24,12 +24,21 @@ const MAX_ZOOM = 64;
 export class CompareView implements Zoomable {
   readonly element: HTMLElement;
   readonly toolbar: HTMLElement;
-  private readonly stage: HTMLElement;
+  readonly stage: HTMLElement;
   private readonly main: HTMLCanvasElement;
   private readonly second: HTMLCanvasElement;
   private readonly handle: HTMLElement;
   private readonly zoomLabel: HTMLElement;
   private readonly hint: HTMLElement;
+  private readonly labelBefore = h("span", { class: "ew-label ew-label-before", text: "Original" });
+  private readonly labelAfter = h("span", { class: "ew-label ew-label-after", text: "Enhanced" });
+  private readonly legend = h("span", { class: "ew-label ew-diff-legend", hidden: true });
+  private readonly nearestButton: HTMLButtonElement;
+  private nearest = false;
+  private afterName = "Enhanced";
+  private empty = true;
+  /** The difference view's gain and the change it maps to white (set on each draw). */
+  diffGain = 1;
   private readonly modeButtons = new Map<Mode, HTMLButtonElement>();
   private readonly scratch = document.createElement("canvas");
   private before: Layer | null = null;
@@ -51,16 +60,20 @@ export class CompareView implements Zoomable {
   constructor() {
     this.main = h("canvas", { class: "ew-canvas ew-canvas-main", "aria-hidden": "true" });
     this.second = h("canvas", { class: "ew-canvas ew-canvas-second", "aria-hidden": "true" });
-    this.handle = h("div", {
-      class: "ew-split",
-      role: "slider",
-      tabindex: 0,
-      "aria-label": "Before/after split",
-      "aria-valuemin": 0,
-      "aria-valuemax": 100,
-      "aria-valuenow": 50,
-      title: "Drag, or use the arrow keys, to move the split",
-    });
+    this.handle = h(
+      "div",
+      {
+        class: "ew-split",
+        role: "slider",
+        tabindex: 0,
+        "aria-label": "Before/after split",
+        "aria-valuemin": 0,
+        "aria-valuemax": 100,
+        "aria-valuenow": 50,
+        title: "Drag, or use the arrow keys, to move the split",
+      },
+      [h("span", { class: "ew-grip", "aria-hidden": "true", text: "◀ ▶" })],
+    );
     this.hint = h("div", { class: "ew-stage-hint", text: "" });
     this.stage = h(
       "div",
@@ -71,9 +84,21 @@ export class CompareView implements Zoomable {
         "aria-label":
           "Before and after images. Drag to pan, wheel to zoom; arrows pan, + and - zoom, 0 fits, 1 is 1:1.",
       },
-      [this.main, this.second, this.handle, this.hint],
+      [this.main, this.second, this.handle, this.labelBefore, this.labelAfter, this.legend, this.hint],
     );
     this.zoomLabel = h("span", { class: "ew-zoom-label", "aria-label": "Zoom level", text: "fit" });
+    this.nearestButton = h("button", {
+      type: "button",
+      class: "ew-btn",
+      "aria-pressed": "false",
+      title: "Show each pixel as a square (no smoothing); always so from 200% zoom",
+      text: "Pixels",
+    });
+    this.nearestButton.addEventListener("click", () => {
+      this.nearest = !this.nearest;
+      this.nearestButton.setAttribute("aria-pressed", String(this.nearest));
+      this.applyZoom(this.zoom);
+    });
     this.toolbar = this.buildToolbar();
     this.element = h("div", { class: "ew-compare" }, [this.stage, this.toolbar]);
     bindGestures(this, this.stage, this.handle, this.main);
@@ -102,10 +127,41 @@ export class CompareView implements Zoomable {
   /** The split handle shows only when there is an after image to compare (not while tiles arrive). */
   private updateHandle(): void {
     this.handle.hidden = this.mode !== "slider" || this.after === null || this.live;
+    this.updateLabels();
+  }
+
+  /** "Original" and "Enhanced" on the image, where each one shows. */
+  private updateLabels(): void {
+    const has = this.after !== null;
+    const diff = this.mode === "diff";
+    setText(this.labelAfter, this.live ? "Enhanced (in progress)" : this.afterName);
+    this.labelBefore.hidden =
+      this.before === null || diff || (this.mode === "slider" && has && !this.live && this.split < 0.12);
+    this.labelAfter.hidden = !has || diff || (this.mode === "slider" && !this.live && this.split > 0.88);
+    if (this.mode === "slider" && this.live) this.labelBefore.hidden = true;
+    this.legend.hidden = !diff || !has;
+    this.stage.dataset.labels = [this.labelBefore, this.labelAfter, this.legend]
+      .filter((l) => !l.hidden)
+      .map((l) => l.textContent)
+      .join("|");
+  }
+
+  /** What the after image is called: "Enhanced", or what made it when the settings changed since. */
+  setAfterName(name: string): void {
+    if (name === this.afterName) return;
+    this.afterName = name;
+    this.updateLabels();
+  }
+
+  /** No photo: the stage invites a drop; the zoom reads "–". */
+  setEmpty(empty: boolean): void {
+    this.empty = empty;
+    this.applyZoom(this.zoom);
   }
 
   setBefore(layer: Layer | null): void {
     this.before = layer;
+    this.updateLabels();
     this.requestDraw();
   }
 
@@ -146,6 +202,7 @@ export class CompareView implements Zoomable {
     for (const [m, b] of this.modeButtons) b.setAttribute("aria-pressed", String(m === mode));
     this.stage.dataset.mode = mode;
     this.second.hidden = mode !== "side";
+    this.element.dataset.mode = mode;
     this.updateHandle();
     this.layout();
   }
@@ -157,6 +214,7 @@ export class CompareView implements Zoomable {
     this.handle.setAttribute("aria-valuetext", `${pct}% before, ${100 - pct}% after`);
     this.handle.style.left = `${this.split * 100}%`;
     this.stage.dataset.split = this.split.toFixed(3);
+    this.updateLabels();
     this.requestDraw();
   }
 
@@ -193,9 +251,13 @@ export class CompareView implements Zoomable {
   private applyZoom(z: number): void {
     this.zoom = z;
     this.clampCenter();
-    setText(this.zoomLabel, `${Math.round(z * 100)}%`);
-    this.stage.classList.toggle("ew-pixelated", z >= 2);
+    setText(this.zoomLabel, this.empty ? "–" : `${Math.round(z * 100)}%`);
+    this.stage.classList.toggle("ew-pixelated", this.crisp());
     this.requestDraw();
+  }
+
+  private crisp(): boolean {
+    return this.nearest || this.zoom >= 2;
   }
 
   private clampCenter(): void {
@@ -207,7 +269,7 @@ export class CompareView implements Zoomable {
     const modes: [Mode, string, string][] = [
       ["slider", "Slider", "Before on the left of the split, after on the right"],
       ["side", "Side by side", "Before and after next to each other, zoomed and panned together"],
-      ["diff", "Difference", "Absolute difference between before and after, amplified 4 times"],
+      ["diff", "Difference", "What changed: the difference, brightened so the largest change is white"],
     ];
     const modeGroup = h("div", { class: "ew-group", role: "group", "aria-label": "Compare mode" });
     for (const [mode, label, title] of modes) {
@@ -227,6 +289,7 @@ export class CompareView implements Zoomable {
       button("+", "Zoom in", () => this.zoomStep(1)),
       button("1:1", "Actual pixels (1:1)", () => this.setZoom(1)),
       button("Fit", "Fit to view", () => this.fit()),
+      this.nearestButton,
     ]);
     return h("div", { class: "ew-viewbar" }, [modeGroup, zoomGroup]);
   }
@@ -314,9 +377,9 @@ export class CompareView implements Zoomable {
     if (!layer) return;
     ctx.save();
     this.transform(ctx);
-    // no smoothing once an image pixel covers 2 or more screen pixels: crisp pixels when zoomed
-    const pixelZoom = this.zoom * (this.frameW / layer.width);
-    ctx.imageSmoothingEnabled = pixelZoom < 2;
+    // smooth by default (the original is not shown blocky next to a smooth result); square
+    // pixels on demand, and always from 2x zoom on
+    ctx.imageSmoothingEnabled = !this.crisp();
     ctx.imageSmoothingQuality = "high";
     if (faint) ctx.globalAlpha = 0.3;
     ctx.drawImage(layer.source, 0, 0, this.frameW, this.frameH);
@@ -350,12 +413,57 @@ export class CompareView implements Zoomable {
     sc.globalCompositeOperation = "difference";
     this.paintLayer(sc, this.after ?? this.before, false);
     sc.globalCompositeOperation = "source-over";
-    // amplify x4 so small changes are visible: add the difference to itself twice
+    this.autoContrast(sc, cw, ch);
     ctx.drawImage(s, 0, 0);
-    ctx.globalCompositeOperation = "lighter";
-    ctx.drawImage(this.main, 0, 0);
-    ctx.drawImage(this.main, 0, 0);
-    ctx.globalCompositeOperation = "source-over";
+  }
+
+  /**
+   * Stretch the difference so its brightest change (the 99.5th percentile over the photo, so a few
+   * outliers do not decide) reaches white; the gain is shown on the image.
+   */
+  private autoContrast(sc: CanvasRenderingContext2D, cw: number, ch: number): void {
+    const z = this.zoom;
+    const x0 = Math.max(0, Math.floor(cw / 2 - this.cx * z));
+    const y0 = Math.max(0, Math.floor(ch / 2 - this.cy * z));
+    const x1 = Math.min(cw, Math.ceil(cw / 2 + (this.frameW - this.cx) * z));
+    const y1 = Math.min(ch, Math.ceil(ch / 2 + (this.frameH - this.cy) * z));
+    if (x1 <= x0 || y1 <= y0) return;
+    const img = sc.getImageData(x0, y0, x1 - x0, y1 - y0);
+    const d = img.data;
+    const hist = new Uint32Array(256);
+    for (let i = 0; i < d.length; i += 4) {
+      const v = Math.max(d[i] ?? 0, d[i + 1] ?? 0, d[i + 2] ?? 0);
+      hist[v] = (hist[v] ?? 0) + 1;
+    }
+    const n = d.length / 4;
+    let seen = 0;
+    let top = 255;
+    for (let v = 255; v >= 0; v--) {
+      seen += hist[v] ?? 0;
+      if (seen >= n * 0.005) {
+        top = v;
+        break;
+      }
+    }
+    const gain = Math.min(64, Math.max(1, 255 / Math.max(top, 1)));
+    this.diffGain = gain;
+    if (gain > 1) {
+      for (let i = 0; i < d.length; i += 4) {
+        d[i] = Math.min(255, (d[i] ?? 0) * gain);
+        d[i + 1] = Math.min(255, (d[i + 1] ?? 0) * gain);
+        d[i + 2] = Math.min(255, (d[i + 2] ?? 0) * gain);
+      }
+      sc.putImageData(img, x0, y0);
+    }
+    const white = Math.max(1, Math.round(255 / gain));
+    setText(
+      this.legend,
+      top === 0
+        ? "Difference: no change"
+        : `Difference ×${gain.toFixed(1)}: white = a change of ${white}/255 or more`,
+    );
+    this.stage.dataset.diffGain = gain.toFixed(2);
+    this.updateLabels();
   }
 
   panBy(dx: number, dy: number): void {

@@ -53,7 +53,7 @@ export function bindGestures(
   stage.addEventListener("pointerdown", (e) => {
     stage.setPointerCapture(e.pointerId);
     pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-    dragging = e.target === handle ? "split" : "pan";
+    dragging = e.target instanceof Node && handle.contains(e.target) ? "split" : "pan";
     if (pointers.size === 2) pinchDistance = distance();
   });
   stage.addEventListener("pointermove", (e) => {

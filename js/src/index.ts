@@ -1,19 +1,25 @@
 // enhance-widget front end (anywidget ESM). Traits hold the state that survives a re-render;
-// tiles and run/cancel/save requests travel as custom messages with binary buffers.
+// tiles, opened files and run/cancel/save requests travel as custom messages with binary buffers.
 
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import "./styles.css";
 import { CompareView, type Layer } from "./compare";
-import { Controls } from "./controls";
+import { Controls, type DownloadFormat } from "./controls";
 import { bytesOf, decodeImage, h, setText, uid } from "./dom";
 import { BrowserRunner } from "./engine/runner";
 import { FiguresView } from "./figures";
 import type { State } from "./protocol";
 import * as P from "./protocol";
+import { abilities, type Pending, type Phase, phaseOf, statusLine, taskLabel } from "./status";
 import { ProgressView, TileLayer } from "./tiles";
 
 // biome-ignore lint/suspicious/noExplicitAny: anywidget's own handler type
 type Handler = (...args: any[]) => void;
+
+/** Opened files travel in pieces (a Jupyter websocket message has a size limit). */
+const OPEN_PIECE = 4 * 1024 * 1024;
+const OPEN_MAX = 256 * 1024 * 1024;
+const MIME: Record<DownloadFormat, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
 
 class App {
   private readonly root: HTMLElement;
@@ -21,6 +27,7 @@ class App {
   private readonly meta = h("span", { class: "ew-meta" });
   private readonly statusLine = h("p", { class: "ew-status", role: "status", "aria-live": "polite" });
   private readonly errorBox = h("p", { class: "ew-error", role: "alert", hidden: true });
+  private readonly picker: HTMLInputElement;
   private readonly controls: Controls;
   private readonly figures: FiguresView;
   private readonly progress = new ProgressView();
@@ -32,7 +39,12 @@ class App {
   private before: ImageBitmap | null = null;
   private result: ImageBitmap | null = null;
   private liveJob: number | null = null;
-  private notice = "";
+  /** a message about the last event, shown while the phase it was said in lasts */
+  private notice: { text: string; phase: Phase } | null = null;
+  private readonly pending: Pending = { run: false, open: null, plan: false };
+  private planTimer = 0;
+  private cancelledAfter: number | null = null;
+  private phase: Phase = "empty";
   private decodeSeq = 0;
   private beforeSeq = 0;
   private resultLoad: Promise<void> = Promise.resolve();
@@ -42,12 +54,31 @@ class App {
     private readonly model: AnyModel<State>,
     el: HTMLElement,
   ) {
-    this.controls = new Controls(model, {
-      run: () => this.request(P.RUN),
-      cancel: () => this.request(P.CANCEL),
-      save: () => this.request(P.SAVE),
-    });
     this.figures = new FiguresView((tile) => this.request(P.USE_TILE, { tile: String(tile) }));
+    this.controls = new Controls(
+      model,
+      {
+        open: () => this.picker.click(),
+        run: () => this.run(),
+        cancel: () => this.request(P.CANCEL),
+        save: () => this.request(P.SAVE),
+        download: (format, quality) => void this.download(format, quality),
+        changed: () => this.planning(),
+      },
+      this.figures.details,
+    );
+    this.picker = h("input", {
+      type: "file",
+      accept: "image/*",
+      class: "ew-picker",
+      hidden: true,
+      tabindex: -1,
+    });
+    this.picker.addEventListener("change", () => {
+      const file = this.picker.files?.[0];
+      if (file) void this.openFile(file);
+      this.picker.value = "";
+    });
     this.root = h(
       "div",
       {
@@ -59,14 +90,17 @@ class App {
       [
         h("header", { class: "ew-header" }, [this.title, this.meta]),
         this.controls.element,
-        this.figures.element,
+        this.statusLine,
         this.progress.element,
         this.errorBox,
+        this.figures.summary,
         this.compare.element,
-        this.statusLine,
+        this.controls.advanced,
+        this.picker,
       ],
     );
     el.replaceChildren(this.root);
+    this.bindDrop();
     this.runner = new BrowserRunner(
       {
         send: (content, buffers) => this.model.send(content, undefined, buffers),
@@ -101,16 +135,30 @@ class App {
       ...P.CONTROLS,
       "models",
       "tasks",
-      "plan",
+      "qualities",
       "progress",
       "last_run",
-      "error",
       "saved_path",
+      "controls",
+      "control_specs",
+      "source_colour",
     ]) {
       this.listen(`change:${name}`, () => this.refresh());
     }
+    this.listen("change:plan", () => {
+      this.pending.plan = false;
+      this.refresh();
+    });
+    this.listen("change:error", () => {
+      if (this.model.get("error").during === "open") this.pending.open = null;
+      this.refresh();
+    });
     this.listen("change:status", () => this.onStatus());
-    this.listen("change:source_bytes", () => void this.loadBefore());
+    this.listen("change:source_bytes", () => {
+      this.pending.open = null;
+      void this.loadBefore();
+      this.refresh();
+    });
     this.listen("change:result_png", () => {
       this.resultLoad = this.loadResult();
     });
@@ -123,6 +171,7 @@ class App {
 
   destroy(): void {
     for (const [name, fn] of this.handlers) this.model.off(name, fn);
+    clearTimeout(this.planTimer);
     this.runner.destroy();
     this.compare.destroy();
   }
@@ -132,11 +181,138 @@ class App {
     this.handlers.push([name, fn]);
   }
 
-  private request(kind: string, extra: Record<string, unknown> = {}): void {
+  private request(kind: string, extra: Record<string, unknown> = {}, buffers?: ArrayBuffer[]): string {
     this.requests += 1;
-    this.notice = "";
-    this.model.send({ kind, id: `${this.prefix}-${this.requests}`, ...extra });
+    this.notice = null;
+    const id = `${this.prefix}-${this.requests}`;
+    this.model.send({ kind, id, ...extra }, undefined, buffers);
+    return id;
   }
+
+  private run(): void {
+    if (this.pending.run) return; // a second click before the kernel answered
+    this.pending.run = true;
+    this.cancelledAfter = null;
+    this.request(P.RUN);
+    this.refresh();
+  }
+
+  /** A control changed: its plan is on the way (the line says so; Run waits for it). */
+  private planning(): void {
+    this.pending.plan = true;
+    clearTimeout(this.planTimer);
+    // a change the kernel did not take (same value, refused) sends no plan: do not wait forever
+    this.planTimer = window.setTimeout(() => {
+      this.pending.plan = false;
+      this.refresh();
+    }, 3000);
+    this.refresh();
+  }
+
+  private say(text: string): void {
+    this.notice = { text, phase: this.phase };
+    this.refresh();
+  }
+
+  // --- opening a photo: picker, drop on the stage, paste --------------------------------
+
+  private bindDrop(): void {
+    const stage = this.compare.stage;
+    const hasFiles = (e: DragEvent): boolean => Array.from(e.dataTransfer?.types ?? []).includes("Files");
+    stage.addEventListener("dragover", (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
+      stage.classList.add("ew-drop");
+    });
+    stage.addEventListener("dragleave", () => stage.classList.remove("ew-drop"));
+    stage.addEventListener("drop", (e) => {
+      stage.classList.remove("ew-drop");
+      const file = e.dataTransfer?.files?.[0];
+      if (!file) return;
+      e.preventDefault();
+      e.stopPropagation();
+      void this.openFile(file);
+    });
+    this.root.addEventListener("paste", (e) => {
+      const items = Array.from(e.clipboardData?.files ?? []);
+      const file = items.find((f) => f.type.startsWith("image/")) ?? items[0];
+      if (!file) return;
+      e.preventDefault();
+      e.stopPropagation();
+      void this.openFile(file);
+    });
+  }
+
+  private async openFile(file: File): Promise<void> {
+    if (this.phase === "running" || this.phase === "cancelling" || this.phase === "starting") {
+      this.say("A run is under way: cancel it or let it finish before opening another photo.");
+      return;
+    }
+    const name = file.name || `pasted.${(file.type.split("/")[1] ?? "png").replace("jpeg", "jpg")}`;
+    if (file.size > OPEN_MAX) {
+      this.say(`${name} is too large to open here (${Math.round(file.size / 2 ** 20)} MB).`);
+      return;
+    }
+    this.pending.open = name;
+    this.refresh();
+    this.requests += 1;
+    const id = `${this.prefix}-${this.requests}`;
+    for (let offset = 0; offset < file.size || offset === 0; offset += OPEN_PIECE) {
+      const piece = await file.slice(offset, offset + OPEN_PIECE).arrayBuffer();
+      this.model.send({ kind: P.OPEN, id, name, offset, size: file.size }, undefined, [piece]);
+      if (file.size === 0) break;
+    }
+  }
+
+  // --- keeping the result -----------------------------------------------------------------
+
+  private async download(format: DownloadFormat, quality: number): Promise<void> {
+    const png = bytesOf(this.model.get("result_png"));
+    if (!png || !this.result) return;
+    let blob: Blob;
+    if (format === "png") {
+      const copy = new Uint8Array(png.byteLength);
+      copy.set(png);
+      blob = new Blob([copy.buffer], { type: MIME.png });
+    } else {
+      const c = document.createElement("canvas");
+      c.width = this.result.width;
+      c.height = this.result.height;
+      const ctx = c.getContext("2d");
+      if (!ctx) return;
+      if (format === "jpeg") {
+        ctx.fillStyle = "#ffffff"; // JPEG has no transparency
+        ctx.fillRect(0, 0, c.width, c.height);
+      }
+      ctx.drawImage(this.result, 0, 0);
+      const made = await new Promise<Blob | null>((ok) => c.toBlob(ok, MIME[format], quality / 100));
+      if (!made) {
+        this.say(`This browser cannot write ${format.toUpperCase()}; choose PNG.`);
+        return;
+      }
+      blob = made;
+    }
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: this.downloadName(format), hidden: true });
+    this.root.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    this.say(`Downloaded ${this.downloadName(format)} (${Math.max(1, Math.round(blob.size / 1024))} KB).`);
+  }
+
+  private downloadName(format: DownloadFormat): string {
+    const name = this.model.get("source_name") || "photo";
+    const stem = name.includes(".") ? name.slice(0, name.lastIndexOf(".")) : name;
+    const run = this.model.get("last_run");
+    const tag = run.task === "upscale" && run.scale ? `upscalex${run.scale}` : (run.task ?? "enhanced");
+    const safe = stem.replace(/[^\p{L}\p{N}._-]+/gu, "_") || "photo";
+    return `${safe}_${tag}.${format === "jpeg" ? "jpg" : format}`;
+  }
+
+  // --- messages from the kernel ----------------------------------------------------------
 
   private onMessage(msg: P.KernelMsg, buffers: DataView[]): void {
     const ds = this.root.dataset;
@@ -151,6 +327,7 @@ class App {
         this.runner.cancel(msg.job);
         return;
       case P.RUN_STARTED:
+        this.pending.run = false;
         this.tiles.start(msg);
         this.liveJob = msg.job;
         ds.tilesReceived = "0";
@@ -173,21 +350,37 @@ class App {
         void this.resultLoad.then(() => {
           if (this.liveJob === msg.job) this.endLive();
           ds.resultJob = String(msg.job);
+          this.refresh();
         });
         break;
       case P.RUN_CANCELLED:
-        this.notice = `Cancelled after ${msg.after_tiles} tile${msg.after_tiles === 1 ? "" : "s"}; nothing was kept.`;
+        this.cancelledAfter = msg.after_tiles;
         this.endLive();
         break;
       case P.RUN_ERROR:
+        this.pending.run = false;
         this.endLive();
         break;
       case P.REJECTED:
-        this.notice = `${msg.request} not done: ${msg.reason}`;
+        if (msg.request === P.RUN) {
+          this.pending.run = false;
+          // a second Run while one runs (double click, a cell): the running job answers for it
+          if (/is running/.test(msg.reason)) break;
+        }
+        if (msg.request === P.OPEN) this.pending.open = null;
+        if (msg.request === "set") this.pending.plan = false;
+        if (msg.request === P.CANCEL && msg.reason === "idle") break;
+        if (msg.request !== P.OPEN) this.say(`Not done: ${msg.reason}`);
         break;
-      case P.SAVED:
-        this.notice = `Saved to ${msg.path}`;
+      case P.SAVED: {
+        const run = this.model.get("last_run");
+        const earlier =
+          this.phase === "done"
+            ? ""
+            : ` the earlier result (${taskLabel(this.model.get("tasks"), run.task, run.scale)})`;
+        this.say(msg.again ? `Already saved${earlier} to ${msg.path}` : `Saved${earlier} to ${msg.path}`);
         break;
+      }
     }
     this.refresh();
   }
@@ -201,7 +394,7 @@ class App {
   private onStatus(): void {
     const status = this.model.get("status");
     this.root.dataset.status = status;
-    if (status === "running") this.notice = "";
+    if (status === "running" || status === "error") this.pending.run = false;
     this.refresh();
   }
 
@@ -219,7 +412,8 @@ class App {
     this.before = bitmap;
     this.compare.setBefore(this.before ? layerOf(this.before) : null);
     old?.close();
-    this.compare.setHint(this.before ? "" : "No image to show");
+    this.compare.setHint(this.before ? "" : "Drop a photo here, paste one, or use Open…");
+    this.compare.setEmpty(!this.before);
     this.updateFrame();
     this.root.dataset.beforeReady = this.before ? "1" : "0";
   }
@@ -236,6 +430,7 @@ class App {
     this.result = bitmap;
     if (bitmap && this.model.get("status") === "done") this.liveJob = null;
     this.showResult();
+    this.refresh();
   }
 
   private showResult(): void {
@@ -258,43 +453,54 @@ class App {
   private refresh(): void {
     const m = this.model;
     const status = m.get("status");
-    const running = status === "running" || status === "cancelling";
     const size = m.get("source_size");
-    setText(this.title, m.get("source_name") || "No image");
-    setText(this.meta, size.length === 2 ? `${size[0]} × ${size[1]} px` : "");
-    this.controls.update();
-    this.figures.update(m.get("plan"), m.get("last_run"), running);
+    const hasImage = size.length === 2;
+    const hasResult = (bytesOf(m.get("result_png"))?.byteLength ?? 0) > 0;
+    const plan = m.get("plan");
+    const phase = phaseOf({ status, hasImage, hasResult, plan, pending: this.pending });
+    if (phase !== this.phase && this.notice && this.notice.phase !== phase) this.notice = null;
+    this.phase = phase;
+    this.root.dataset.phase = phase;
+    const running = phase === "running" || phase === "cancelling" || phase === "starting";
+    setText(this.title, m.get("source_name") || "No photo yet");
+    setText(this.meta, hasImage ? `${size[0]} × ${size[1]} px` : "");
+    this.controls.update(running || this.pending.open !== null);
+    const can = abilities(phase, hasResult, Boolean(plan.error));
+    this.controls.setAbilities(can);
+    this.figures.update(plan, m.get("last_run"), running);
+    this.figures.summary.hidden = !hasImage || Boolean(plan.error);
     this.progress.update(m.get("progress"), status, this.tiles.tileMs);
     const err = m.get("error");
-    const hasError = Boolean(err.type);
-    this.errorBox.hidden = !hasError;
-    setText(this.errorBox, hasError ? `${err.type}: ${err.message ?? ""}` : "");
-    setText(this.statusLine, this.statusText(status));
+    const shownError = Boolean(err.type) && (phase === "failed" || err.during === "open");
+    this.errorBox.hidden = !shownError;
+    const what = err.during === "open" ? `Could not open ${err.name ?? "the file"}: ` : "";
+    const kept = err.during === "open" && hasImage ? " The photo shown before is kept." : "";
+    setText(this.errorBox, shownError ? `${what}${err.type}: ${err.message ?? ""}${kept}` : "");
+    const line = statusLine({
+      phase,
+      plan,
+      progress: m.get("progress"),
+      lastRun: m.get("last_run"),
+      tasks: m.get("tasks"),
+      task: m.get("task"),
+      scale: m.get("scale"),
+      hasResult,
+      openName: this.pending.open,
+      cancelledAfter: this.cancelledAfter,
+      error: err.during === "open" ? {} : err,
+    });
+    const openFailed =
+      err.during === "open" && phase !== "planning" ? `Could not open ${err.name ?? "the file"}. ` : "";
+    setText(this.statusLine, this.notice ? this.notice.text : `${openFailed}${line}`);
+    this.statusLine.classList.toggle("ew-status-bad", phase === "failed" || phase === "no-model");
+    // the result on screen says what made it once the settings no longer do (no disagreement)
+    const run = m.get("last_run");
+    const same =
+      !run.task || (run.task === m.get("task") && (run.task !== "upscale" || run.scale === m.get("scale")));
+    this.compare.setAfterName(
+      same ? "Enhanced" : `Earlier result: ${taskLabel(m.get("tasks"), run.task, run.scale)}`,
+    );
     if (!running) this.updateFrame();
-  }
-
-  private statusText(status: string): string {
-    const saved = this.model.get("saved_path");
-    if (this.notice) return this.notice;
-    if (saved && status === "done") return `Saved to ${saved}`;
-    const last = this.model.get("last_run");
-    switch (status) {
-      case "running":
-        return "Running…";
-      case "cancelling":
-        return "Cancelling…";
-      case "done":
-        return last.out_size
-          ? `Done: ${last.out_size[0]} × ${last.out_size[1]} px in ${((last.total_ms ?? 0) / 1000).toFixed(1)} s ` +
-              `on ${last.engine === "browser" ? "the browser engine, " : ""}${last.provider} (${last.tiles} tiles). Save writes it next to the source.`
-          : "Done.";
-      case "cancelled":
-        return "Cancelled; press Run to start again.";
-      case "error":
-        return "The run failed (see above); change a setting or press Run to try again.";
-      default:
-        return this.model.get("source_name") ? "Ready: press Run." : "Open an image: EnhanceWidget(path).";
-    }
   }
 }
 

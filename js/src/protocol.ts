@@ -109,6 +109,9 @@ export interface SavedMsg {
   kind: typeof SAVED;
   id: string | null;
   path: string;
+  /** this result was saved to `path` before (no second copy) */
+  again?: boolean;
+  job?: number | null;
 }
 
 /** Browser engine: run this plan in the page (see js/src/engine/). */
@@ -178,7 +181,20 @@ export interface QualityInfo {
 export interface TaskInfo {
   id: string;
   title: string;
+  summary?: string;
   available: boolean;
+  install_hint?: string | null;
+}
+
+/** A model control (e.g. restore's strength), as the manifest states it. */
+export interface ControlSpec {
+  name: string;
+  label: string;
+  min: number;
+  max: number;
+  default: number;
+  step: number;
+  help?: string;
 }
 
 export interface PlanFigures {
@@ -196,6 +212,9 @@ export interface PlanFigures {
   budget_bytes?: number;
   available_bytes?: number | null;
   seconds?: number;
+  seconds_planned?: number;
+  calibrated?: boolean;
+  memory_level?: "fine" | "tight" | "too much";
   fits?: boolean;
   quality?: string;
   tta?: boolean;
@@ -211,6 +230,7 @@ export interface Progress {
   elapsed_s?: number;
   tile_s?: number | null;
   eta_s?: number | null;
+  measured?: boolean;
 }
 
 export interface LastRun {
@@ -223,6 +243,10 @@ export interface LastRun {
   load_ms?: number;
   tiles?: number;
   out_size?: Size;
+  task?: string;
+  scale?: number | null;
+  estimate_s?: number | null;
+  measured_s?: number;
 }
 
 /** The synced traits (see src/enhance_widget/widget/widget.py). */
@@ -237,6 +261,9 @@ export interface State {
   source_name: string;
   source_bytes: DataView | ArrayBuffer | null;
   source_size: number[];
+  source_colour: boolean;
+  controls: Record<string, number>;
+  control_specs: ControlSpec[];
   result_png: DataView | ArrayBuffer | null;
   models: ModelInfo[];
   qualities: QualityInfo[];
@@ -244,7 +271,7 @@ export interface State {
   plan: PlanFigures;
   status: string;
   progress: Progress;
-  error: { type?: string; message?: string };
+  error: { type?: string; message?: string; during?: string; name?: string };
   last_run: LastRun;
   saved_path: string;
 }

@@ -97,10 +97,12 @@ def set_control(page: Any, label: str, value: str) -> None:
 
 
 def wait_plan(page: Any, js_test: str, timeout_ms: float = 20_000) -> None:
-    """Wait until the figures' text satisfies ``js_test`` (an expression of ``t``)."""
+    """Wait until the plan's text (the summary line and the details in Advanced) satisfies
+    ``js_test`` (an expression of ``t``)."""
     page.wait_for_function(
         f"() => {{ const f = document.querySelector('.ew-root .ew-figures'); "
-        f"const t = f ? f.textContent : ''; "
+        f"const d = document.querySelector('.ew-root .ew-details'); "
+        f"const t = (f ? f.textContent : '') + ' ' + (d ? d.textContent : ''); "
         f"return {js_test}; }}",
         timeout=timeout_ms,
     )

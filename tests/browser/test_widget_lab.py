@@ -129,24 +129,31 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
     src = lab.root / "sample.png"
     src_digest = hashlib.sha256(src.read_bytes()).hexdigest()
 
-    # idle: the plan's honest figures for the default model (x4), before anything runs
-    wait_plan(page, "t.includes('640 × 480') && t.includes('span-x4')")
-    figures = root.locator(".ew-figures").inner_text()
-    assert "needs ~" in figures and "available" in figures and "CPUExecutionProvider" in figures
+    # idle: the plan's figures for the default model (x4), before anything runs: plain words on
+    # top, the numbers in Advanced
+    x4 = kernel_json(page, "w.plan['model']")
+    wait_plan(page, f"t.includes('640 × 480') && t.includes({x4!r})")
+    summary = root.locator(".ew-figures").inner_text()
+    assert "on this computer" in summary and "memory: fine" in summary
+    root.locator(".ew-advanced > summary").click()
+    figures = root.locator(".ew-details").inner_text()
+    assert "needs about" in figures and "free" in figures and "the processor (CPU)" in figures
     assert root.get_by_role("button", name="Save", exact=True).is_disabled()
     shot(page, "widget-idle.png")
 
     # changing controls while idle updates the plan without running anything
     set_control(page, "Scale", "2")
     set_control(page, "Tile size", "64")
-    wait_plan(page, "t.includes('320 × 240') && t.includes('9 in 1 pass')")
-    assert kernel_json(page, "[w.status, w.result is None, w.plan['total_tiles']]") == ["idle", True, 9]
+    wait_plan(page, "t.includes('320 × 240') && t.includes('64 × 64 px each')")
+    state = kernel_json(page, "[w.status, w.result is None, w.plan['total_tiles']]")
+    assert state[:2] == ["idle", True] and state[2] >= 4
+    tiles_x2 = state[2]
 
     # a plan over the memory budget warns and offers a tile size that fits
     kernel_exec(
         page, "import os; os.environ['ENHANCE_WIDGET_MEMORY_BUDGET'] = str(60 * 2**20); w.tile = 'whole'"
     )
-    warning = root.get_by_role("alert").filter(has_text="memory budget")
+    warning = root.get_by_role("alert").filter(has_text="memory limit")
     warning.wait_for(state="visible")
     suggested = kernel_json(page, "w.plan['suggested_tile']")
     assert f"Tiles of {suggested} px fit" in warning.inner_text()
@@ -156,7 +163,7 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
     assert root.locator("select[name=tile]").input_value() == str(suggested)
     kernel_exec(page, "del os.environ['ENHANCE_WIDGET_MEMORY_BUDGET']")
     set_control(page, "Tile size", "64")
-    wait_plan(page, "t.includes('9 in 1 pass')")
+    wait_plan(page, f"t.includes('{tiles_x2} tiles')")
 
     # Run: tiles arrive and are painted while the run goes on
     session.frames.clear()
@@ -173,7 +180,8 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
     tiles_before_done = kinds[: kinds.index("run-done")].count("tile")
     assert tiles_before_done >= 4, f"only {tiles_before_done} tile messages arrived before run-done"
     status_text = root.locator(".ew-status").inner_text()
-    assert "320 × 240" in status_text and "CPUExecutionProvider" in status_text
+    assert status_text.startswith("Done in") and "320 × 240" in status_text, status_text
+    assert "the processor (CPU)" in root.locator(".ew-details").inner_text()
     shot(page, "widget-done.png")
     keyboard(page)
 
@@ -243,8 +251,9 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
 
 
 def _cancel_and_rerun(page: Any) -> None:
-    set_control(page, "Scale", "4")  # the default x4 model: 44 tiles of 64 px, several seconds
-    wait_plan(page, "t.includes('640 × 480') && t.includes('in 2 passes')")
+    set_control(page, "Scale", "4")  # the default x4 model in tiles of 64 px: several seconds
+    wait_plan(page, "t.includes('640 × 480')")
+    planned = kernel_json(page, "w.plan['total_tiles']")
     press(page, "Run")
     wait_dataset(page, "tilesPainted", "Number(v) >= 2", 60_000)
     # a second view of the same widget, opened mid-run, gets the running job's tiles replayed
@@ -265,7 +274,7 @@ def _cancel_and_rerun(page: Any) -> None:
     out, ms = kernel_exec(page, "1+1")
     assert out.strip() == "2" and ms < 3000, (out, ms)
     total = kernel_json(page, "w.progress")
-    assert total["done"] < total["total"] == 44
+    assert total["done"] < total["total"] == planned
     # tiles already on the wire when Cancel was clicked may still land (one tile each at most)
     assert int(dataset(page, "tilesPainted") or 0) <= painted_at_cancel + 3
     assert stop_s < 10
@@ -304,7 +313,7 @@ def _escaping_and_errors(page: Any, lab: LabServer) -> None:
     assert page.locator("img[src='x']").count() == 0
     press(page, "Run")
     _wait_status(page, "done")
-    assert XSS in root.locator(".ew-figures").inner_text()
+    assert XSS in root.locator(".ew-details").inner_text()
     # a run that fails (the model file changed on disk) shows type and message; the widget stays usable
     onnx.write_bytes(b"tampered" * 100)
     press(page, "Run")

@@ -27,12 +27,13 @@ FOCUS_NAME_JS = """() => { const e = document.activeElement;
 def keyboard(page: Any) -> None:
     """Every control is reachable with Tab and shows its focus; keys on the image stay in the widget."""
     root = widget(page)
-    root.locator("select[name=task]").focus()
+    root.locator(".ew-task-input:checked").focus()
     seen = []
-    for _ in range(24):
+    for _ in range(32):
         seen.append(page.evaluate(FOCUS_NAME_JS))
         page.keyboard.press("Tab")
-    expected = ["task", "model", "scale", "tile", "overlap", "quality", "Run", "Save", "Before/after split"]
+    assert seen[0].endswith("-task"), seen  # the task radios: one Tab stop, arrows choose
+    expected = ["scale", "Open…", "Run", "Save", "Download", "Download format", "Before/after split"]
     expected += [
         "Slider",
         "Side by side",
@@ -41,10 +42,14 @@ def keyboard(page: Any) -> None:
         "Zoom in",
         "Actual pixels (1:1)",
         "Fit to view",
+        "Pixels",
+        "model",
+        "tile",
+        "overlap",
     ]
     for name in expected:
         assert name in seen, f"{name} not reachable by Tab: {seen}"
-    assert seen.index("task") < seen.index("Run") < seen.index("Slider") < seen.index("Fit to view")
+    assert seen.index("scale") < seen.index("Run") < seen.index("Slider") < seen.index("Fit to view")
     root.get_by_role("button", name="Zoom in").focus()
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Tab")

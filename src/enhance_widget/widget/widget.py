@@ -414,6 +414,9 @@ class EnhanceWidget(anywidget.AnyWidget):
 
     def _on_control(self, change: dict[str, Any]) -> None:
         name, new = change["name"], change["new"]
+        if not self.busy and self.status in ("done", "cancelled", "error"):
+            # new settings: ready for the next run (the last result stays shown until then)
+            self.update_state(status="idle", error={})
         card = next((m for m in self.models if m["id"] == self.model), None) if self.model else None
         if name == "model" and card is not None:
             if card["task"] != self.task:
