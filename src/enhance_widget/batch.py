@@ -405,7 +405,7 @@ def enhance_many(
             initargs=(ref, blobs, threads),
         )
     shared = _share_blobs(executor, blobs)
-    window = 2 * _capacity(executor, workers if own_pool else None)
+    window = max(8, 4 * _capacity(executor, workers if own_pool else None))  # queued, not all at once
     done: list[BatchItem | None] = [None] * len(items)
     records = out_dir / RECORDS_FILE if out_dir is not None else None
     log = records.open("a", encoding="utf-8") if records is not None else None
