@@ -13,16 +13,19 @@ from typing import Any, cast
 import numpy as np
 
 from .catalog import TASKS, ModelCard, SizeRule, catalog, sha256_of
-from .engine import run_plan
+from .engine import ArraySink, run_plan
 from .errors import EnhanceError, MemoryBudgetError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
 from .images import load_image, resize_plane, to_array, with_colour_output
-from .planning import DEFAULT_OVERLAP, Plan, make_plan
+from .planning import DEFAULT_OVERLAP, Plan, default_scale, plan_for
+from .planning import choose_model as choose_model  # the one home of the choice (pure Python)
 from .progress import CallbackProgress, CancelToken, Progress, TileEvent
-from .provenance import new_record, pixels_sha256
+from .provenance import pixels_sha256, run_record
 from .result import Result
 from .runtimes import Runtime
 from .runtimes.ort import RuntimeOptions, get_runtime
 from .runtimes.tta import TtaRuntime
+
+_default_scale = default_scale  # batch.py and dask_array.py import it from here
 
 
 def list_models(task: str | None = None) -> list[ModelCard]:
@@ -30,45 +33,6 @@ def list_models(task: str | None = None) -> list[ModelCard]:
     if task is not None and task not in TASKS:
         raise ModelNotFoundError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
     return catalog().cards(task)
-
-
-def choose_model(
-    task: str, scale: int | None, model: str | None, quality: str = "balanced"
-) -> tuple[ModelCard, bool]:
-    """The card to run and whether to use test-time augmentation.
-
-    An explicit ``model`` wins (``best`` then only adds TTA); otherwise the quality mode picks.
-    """
-    cat = catalog()
-    if model is None:
-        mode = cat.for_quality(task, scale if task == "upscale" else None, quality)
-        return cat.get(mode.model_id), mode.tta
-    return _explicit_model(task, scale, model), quality == "best"
-
-
-def _explicit_model(task: str, scale: int | None, model: str) -> ModelCard:
-    card = catalog().get(model)
-    if card.task != task:
-        raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
-    if scale is not None and task == "upscale" and card.scale != scale:
-        raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
-    return card
-
-
-def plan_for(
-    size: tuple[int, int],
-    task: str = "upscale",
-    scale: int | None = None,
-    model: str | None = None,
-    tile: int | str | None = "auto",
-    overlap: int = DEFAULT_OVERLAP,
-    budget: int | None = None,
-    quality: str = "balanced",
-) -> Plan:
-    """The plan a run would follow (cheap; nothing is loaded or run)."""
-    scale = _default_scale(task, scale)
-    card, tta = choose_model(task, scale, model, quality)
-    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget, tta, quality)
 
 
 def _check_memory(
@@ -85,12 +49,6 @@ def _check_memory(
         f"{avail / 2**20:,.0f} MiB is available; use tile={tile} (or tile='auto')",
         suggested_tile=tile,
     )
-
-
-def _default_scale(task: str, scale: int | None) -> int | None:
-    if task == "upscale":
-        return 4 if scale is None else scale
-    return None
 
 
 def _as_progress(
@@ -138,9 +96,8 @@ def enhance(
     buf = load_image(source, max_pixels)
     plan = plan_for(buf.size, task, scale, model, tile, overlap, budget, quality)
     _check_memory(plan, task, scale, model, overlap, quality)
-    cat = catalog()
-    card = cat.get(plan.model_id)
-    pass_cards = cat.resolve_chain(card)
+    card = catalog().get(plan.model_id)
+    pass_cards = list(plan.cards)
     if card.pipeline == "global-lab":
         buf = with_colour_output(buf)
     options = RuntimeOptions.from_env() if threads is None else RuntimeOptions(intra_op_threads=threads)
@@ -151,30 +108,32 @@ def enhance(
     load_ms = (time.perf_counter() - t_load) * 1000
     prog, token = _as_progress(progress, cancel)
     removers = [token.on_cancel(rt.terminate) for rt in runtimes]
+    alpha = resize_plane(buf.alpha, plan.out_size) if buf.alpha is not None else None
+
+    def convert(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        return to_array(rgb, alpha[y0:y1, x0:x1] if alpha is not None else None, buf)
+
+    # finished regions are converted to the output's dtype as tiles finish: no float copy of the output
+    sink = ArraySink(plan.out_size, convert, disk_threshold_bytes=plan.budget_bytes)
     try:
-        out = run_plan(
-            plan, buf.rgb, pass_cards, runtimes, prog, controls, disk_threshold_bytes=plan.budget_bytes
-        )
+        out = run_plan(plan, buf.rgb, pass_cards, runtimes, prog, controls, plan.budget_bytes, sink)
     finally:
         for remove in removers:
             remove()
-    alpha = resize_plane(buf.alpha, plan.out_size) if buf.alpha is not None else None
-    array = to_array(out.rgb, alpha, buf)
-    record = new_record(
-        task=plan.task,
-        scale=plan.scale,
-        model={
-            "id": card.id,
-            "sha256": card.sha256,
-            "passes": [{"id": c.id, "sha256": c.sha256} for c in pass_cards],
-        },
+    assert sink.array is not None
+    array = sink.array
+    record = run_record(
+        engine="kernel",
+        plan=plan.summary(),
+        card=card,
+        pass_cards=pass_cards,
         options={
             "tile": tile,
             "overlap": overlap,
             "controls": dict(controls or {}),
             "threads": threads,
             "quality": quality,
-            "tta": plan.tta,
         },
         runtime={
             "name": "onnxruntime",
@@ -182,11 +141,10 @@ def enhance(
             "provider": runtimes[0].provider,
             "deterministic": options.deterministic,
         },
-        plan=plan.summary(),
-        tile_ms=[round(t, 2) for t in out.tile_ms],
-        pass_ms=[round(t, 2) for t in out.pass_ms],
-        load_ms=round(load_ms, 2),
-        total_ms=round((time.perf_counter() - t_start) * 1000, 2),
+        tile_ms=out.tile_ms,
+        pass_ms=out.pass_ms,
+        load_ms=load_ms,
+        total_ms=(time.perf_counter() - t_start) * 1000,
         input={
             "size": list(buf.size),
             "mode": buf.out_mode,

@@ -8,10 +8,10 @@ widget shows it before Run; the kernel engine and the browser engine both execut
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .catalog import ModelCard
+from .catalog import ModelCard, catalog
 from .progress import Box
 from .tiling import TilingStrategy, axis_starts, core_bounds, strategy_for
 
@@ -65,6 +65,8 @@ class Plan:
     seconds: float
     tta: bool = False
     quality: str = "balanced"
+    cards: tuple[ModelCard, ...] = field(default=(), compare=False, repr=False)
+    """The single-pass model cards the passes run, in order (not part of ``to_dict``)."""
 
     @property
     def total_tiles(self) -> int:
@@ -76,7 +78,8 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (sent to the widget and the browser engine, stored in records)."""
-        d = asdict(self)
+        d = asdict(replace(self, cards=()))
+        del d["cards"]
         d["total_tiles"] = self.total_tiles
         d["fits"] = self.fits
         return d
@@ -276,4 +279,53 @@ def make_plan(
         seconds=sum(p.seconds for p in passes) * (8 if tta else 1) + load,
         tta=tta,
         quality=quality,
+        cards=tuple(pass_cards),
     )
+
+
+# --- model choice: the one place that turns (task, scale, model, quality) into cards and a plan ----
+
+
+def default_scale(task: str, scale: int | None) -> int | None:
+    """Upscale defaults to x4; the other tasks have no scale."""
+    if task == "upscale":
+        return 4 if scale is None else scale
+    return None
+
+
+def choose_model(
+    task: str, scale: int | None, model: str | None, quality: str = "balanced"
+) -> tuple[ModelCard, bool]:
+    """The card to run and whether to use test-time augmentation.
+
+    An explicit ``model`` wins (``best`` then only adds TTA); otherwise the quality mode picks.
+    Both engines, the widget and the CLI choose through this function.
+    """
+    from .errors import ModelNotFoundError
+
+    cat = catalog()
+    if model is None:
+        mode = cat.for_quality(task, scale if task == "upscale" else None, quality)
+        return cat.get(mode.model_id), mode.tta
+    card = cat.get(model)
+    if card.task != task:
+        raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
+    if scale is not None and task == "upscale" and card.scale != scale:
+        raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
+    return card, quality == "best"
+
+
+def plan_for(
+    size: tuple[int, int],
+    task: str = "upscale",
+    scale: int | None = None,
+    model: str | None = None,
+    tile: int | str | None = "auto",
+    overlap: int = DEFAULT_OVERLAP,
+    budget: int | None = None,
+    quality: str = "balanced",
+) -> Plan:
+    """The plan a run would follow (cheap; nothing is loaded or run); it carries its cards."""
+    scale = default_scale(task, scale)
+    card, tta = choose_model(task, scale, model, quality)
+    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget, tta, quality)

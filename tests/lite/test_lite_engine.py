@@ -98,6 +98,8 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
     from playwright.sync_api import sync_playwright
 
     from enhance_widget import enhance
+    from enhance_widget.provenance import pixels_sha256
+    from enhance_widget.replay import replay
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     jpeg = tmp_path / "photo.jpg"
@@ -170,6 +172,16 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
             f"run {seconds:.1f} s (estimate {estimate})"
         )
         assert diff <= 2, (tag, diff)
+        # the page's record is the kernel's kind of record: it names the same input and output
+        # pixels, and replay() re-runs it here (onnxruntime; within 2/255 of the page)
+        page_px = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+        assert rec["output"]["pixels_sha256"] == pixels_sha256(np.ascontiguousarray(page_px).tobytes())
+        assert rec["input"]["pixels_sha256"] == ref.record["input"]["pixels_sha256"], tag
+        again = replay(rec, jpeg)
+        assert (
+            again.record["model"] == rec["model"] and again.record["plan"]["passes"] == rec["plan"]["passes"]
+        )
+        assert int(np.abs(again.array.astype(np.int16) - page_px.astype(np.int16)).max()) <= 2, tag
     print("\n".join(lines))
     assert net.outside == [], net.outside
     missing = [(t, m) for t, _, m in _runs() if not _bundled(m)]

@@ -95,6 +95,10 @@ export type FromWorker =
       pass_ms: number[];
       load_ms: number;
       out_size: [number, number];
+      /** sha256 of the decoded input (HxWx3 float32, 0..1) and of the written pixels (HxWxC
+       * uint8), as the kernel engine's record hashes them (provenance `pixels_sha256`) */
+      input_sha256: string;
+      output_sha256: string;
     }
   | { type: "cancelled"; job: number; after_tiles: number }
   | { type: "error"; job: number; error: string; message: string };

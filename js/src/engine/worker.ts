@@ -321,6 +321,11 @@ async function runPlan(msg: RunMsg, engine: Engine, rgb0: Float32Array): Promise
   return { rgb, w, h, tileMs, passMs, loadMs };
 }
 
+/** Hex sha256 of an array's bytes (little-endian, as numpy's `tobytes()` on this machine). */
+function pixelsSha256(data: Float32Array | Uint8Array): Promise<string> {
+  return sha256Hex(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer);
+}
+
 async function run(msg: RunMsg): Promise<void> {
   const { job, plan, cards } = msg;
   setBinary("wasm", msg.wasm);
@@ -329,6 +334,7 @@ async function run(msg: RunMsg): Promise<void> {
   if (cards.length !== plan.passes.length)
     throw new Error(`${cards.length} model cards for ${plan.passes.length} passes`);
   const src = await decode(msg.source);
+  const inputSha = await pixelsSha256(src.rgb);
   if (src.w !== plan.in_size[0] || src.h !== plan.in_size[1]) {
     throw new Error(`image is ${src.w}x${src.h} but the plan is for ${plan.in_size[0]}x${plan.in_size[1]}`);
   }
@@ -348,6 +354,7 @@ async function run(msg: RunMsg): Promise<void> {
   const gray = msg.image.gray && !cards.some((c) => c.pipeline === "global-lab");
   const { planes, channels, mode } = outputPlanes(out.rgb, alpha, gray);
   const png = await encodePng(planes, out.w, out.h, channels);
+  const outputSha = await pixelsSha256(planes);
   post(
     {
       type: "done",
@@ -361,6 +368,8 @@ async function run(msg: RunMsg): Promise<void> {
       pass_ms: out.passMs,
       load_ms: out.loadMs,
       out_size: [out.w, out.h],
+      input_sha256: inputSha,
+      output_sha256: outputSha,
     },
     [png],
   );

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnhanceError
+from ..planning import plan_for as plan_for  # the one model choice and planner (pure Python)
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 WORKER_FILE = "engine-worker.js"
@@ -54,45 +55,6 @@ def kernel_engine_available() -> bool:
 
 def default_engine() -> str:
     return "kernel" if kernel_engine_available() else "browser"
-
-
-def plan_for(
-    size: tuple[int, int],
-    task: str = "upscale",
-    scale: int | None = None,
-    model: str | None = None,
-    tile: int | str | None = "auto",
-    overlap: int = 16,
-    budget: int | None = None,
-    quality: str = "balanced",
-) -> Any:
-    """``enhance_widget.api.plan_for`` where numpy exists; the same rules in pure Python where it
-    does not (Pyodide), since ``api`` imports the numpy engine."""
-    try:
-        from ..api import plan_for as api_plan_for
-    except ImportError:
-        pass
-    else:
-        return api_plan_for(size, task, scale, model, tile, overlap, budget, quality)
-    from ..catalog import catalog
-    from ..errors import ModelNotFoundError
-    from ..planning import make_plan
-
-    if task == "upscale" and scale is None:
-        scale = 4
-    elif task != "upscale":
-        scale = None
-    cat = catalog()
-    if model is None:
-        mode = cat.for_quality(task, scale, quality)
-        card, tta = cat.get(mode.model_id), mode.tta
-    else:
-        card, tta = cat.get(model), quality == "best"
-        if card.task != task:
-            raise ModelNotFoundError(f"model {model!r} is a {card.task} model, not {task}")
-        if scale is not None and task == "upscale" and card.scale != scale:
-            raise ModelNotFoundError(f"model {model!r} upscales x{card.scale}, not x{scale}")
-    return make_plan(size, card, cat.resolve_chain(card), tile, overlap, budget, tta, quality)
 
 
 def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str, Any]:
@@ -230,29 +192,25 @@ def browser_record(
     total_ms: float,
     out_size: tuple[int, int],
 ) -> dict[str, Any]:
-    """The provenance record of a run the page executed (``content``: the page's run-done message)."""
-    from ..provenance import new_record
+    """The provenance record of a run the page executed (``content``: the page's run-done message),
+    built by the same function as the kernel engine's (``provenance.run_record``), so ``replay``
+    re-runs it in a kernel. The page hashes the pixels it decoded and wrote, as the kernel does."""
+    from ..catalog import catalog
+    from ..provenance import run_record
 
-    first = cards[0]
-    top = plan_summary.get("model_id", first.id)
-    return new_record(
-        task=opts.task,
-        scale=plan_summary.get("scale"),
-        model={
-            "id": top,
-            "sha256": next((c.sha256 for c in cards if c.id == top), first.sha256),
-            "passes": [{"id": c.id, "sha256": c.sha256} for c in cards],
-        },
+    return run_record(
+        engine="browser",
+        plan=plan_summary,
+        card=catalog().get(str(plan_summary.get("model_id", cards[0].id))),
+        pass_cards=cards,
         options={
             "tile": opts.tile,
             "overlap": opts.overlap,
             "controls": dict(opts.controls),
             "threads": 1,
             "quality": opts.quality,
-            "tta": bool(plan_summary.get("tta", False)),
             "provider": opts.provider,
         },
-        engine="browser",
         runtime={
             "name": "onnxruntime-web",
             "version": str(content.get("version", "")),
@@ -260,13 +218,20 @@ def browser_record(
             "provider_note": str(content.get("provider_note", "")),
             "deterministic": content.get("provider") == "wasm",
         },
-        plan=plan_summary,
-        tile_ms=[round(float(t), 2) for t in content.get("tile_ms", [])],
-        pass_ms=[round(float(t), 2) for t in content.get("pass_ms", [])],
-        load_ms=round(float(content.get("load_ms", 0.0)), 2),
+        tile_ms=[float(t) for t in content.get("tile_ms", [])],
+        pass_ms=[float(t) for t in content.get("pass_ms", [])],
+        load_ms=float(content.get("load_ms", 0.0)),
         total_ms=total_ms,
-        input={"size": plan_summary.get("in_size")},
-        output={"size": list(out_size), "mode": str(content.get("mode") or "RGB"), "dtype": "uint8"},
+        input={
+            "size": plan_summary.get("in_size"),
+            "pixels_sha256": content.get("input_sha256"),
+        },
+        output={
+            "size": list(out_size),
+            "mode": str(content.get("mode") or "RGB"),
+            "dtype": "uint8",
+            "pixels_sha256": content.get("output_sha256"),
+        },
     )
 
 
@@ -285,8 +250,10 @@ def make_result(png: bytes, record: dict[str, Any], raw_source: Any, max_pixels:
     with Image.open(io.BytesIO(png)) as im:
         # the page wrote the input's kind: L, LA, RGB or RGBA, 8 bits
         array = np.asarray(im if im.mode in ("L", "LA", "RGB", "RGBA") else im.convert("RGB"))
+    source = load_image(raw_source, max_pixels)
     record["output"]["pixels_sha256"] = pixels_sha256(np.ascontiguousarray(array).tobytes())
-    return Result(array=array, record=record, source=load_image(raw_source, max_pixels))
+    record["input"]["pixels_sha256"] = pixels_sha256(np.ascontiguousarray(source.rgb).tobytes())
+    return Result(array=array, record=record, source=source)
 
 
 def png_size(png: bytes) -> tuple[int, int]:

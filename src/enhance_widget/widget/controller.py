@@ -329,7 +329,6 @@ class Controller:
     ) -> Job | None:
         """Plan here (pure Python), run in the page; never blocks (nothing waits for the page).
         ``image``: whether the source is grey and has alpha (the page writes the result so)."""
-        from ..catalog import catalog
         from ..planning import default_budget
         from .browser import engine_run, plan_for
 
@@ -342,8 +341,7 @@ class Controller:
             plan = plan_for(
                 size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality
             )
-            cat = catalog()
-            job.cards = cat.resolve_chain(cat.get(plan.model_id))
+            job.cards = list(plan.cards)
             message = engine_run(job.id, plan, job.cards, opts, image or {})
         except Exception as exc:
             self._fail(job, exc)
