@@ -120,3 +120,29 @@ def test_span_cards_match_their_recipe_facts() -> None:
         assert card.recipe_script is not None and card.recipe_script.is_file()
         assert f["sha256"] in card.recipe_script.read_text()  # the recipe pins the bytes it must rebuild
         assert card.license.startswith("Apache-2.0") and card.bundled
+
+
+RRDB_PARAM = """7767517
+5 6
+Input        in     0 1 data
+Split        sp     1 2 data d0 d1
+Convolution  conv   1 1 d0 c 0=3 1=3 4=1 5=1 6=81 9=2 -23310=1,2.000000e-01
+Eltwise      res    2 1 c d1 e 0=1 -23301=2,2.000000e-01,1.000000e+00
+Interp       up     1 1 e output 0=1 1=2.000000e+00 2=2.000000e+00
+"""
+
+
+def test_real_esrgan_layers_fused_leaky_relu_eltwise_and_nearest_interp() -> None:
+    rng = np.random.default_rng(1)
+    weight = (rng.standard_normal(81) * 0.2).astype(np.float32)
+    bias = rng.standard_normal(3).astype(np.float32)
+    blob = struct.pack("<I", 0) + weight.tobytes() + bias.tobytes()
+    model, _ = ncnn_onnx.convert(RRDB_PARAM, blob, "rrdb")
+    x = rng.random((3, 6, 5), dtype=np.float32)
+    got = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x[None]})[0][0]
+    c = _conv(x.astype(np.float64), weight.reshape(3, 3, 3, 3).astype(np.float64), bias.astype(np.float64), 1)
+    e = 0.2 * np.where(c > 0, c, 0.2 * c) + x
+    want = e.repeat(2, axis=1).repeat(2, axis=2)
+    assert got.shape == (3, 12, 10) and np.abs(got - want).max() < 1e-5
+    with pytest.raises(ValueError, match="only nearest Interp"):
+        ncnn_onnx.convert(RRDB_PARAM.replace("0=1 1=2.000000e+00", "0=2 1=2.000000e+00"), blob, "x")

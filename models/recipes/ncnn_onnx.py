@@ -9,6 +9,8 @@ converted file never silently drops a layer:
 - ``BinaryOp`` add / sub / mul / div / rsub / rdiv, between two blobs or a blob and a scalar
 - ``Swish`` (x * sigmoid(x), written as Sigmoid + Mul: opset 17 has no Swish), ``Sigmoid``
 - ``Concat`` along channels, ``PixelShuffle`` (PyTorch order = DepthToSpace CRD), ``PReLU``
+- for Real-ESRGAN's RRDB net: ``Convolution`` with a fused ReLU / LeakyReLU, ``Eltwise`` sum with
+  coefficients, ``Interp`` nearest with integer scales
 
 The ONNX graph is NCHW float32 with dynamic N/H/W: input ``input`` [N, C, H, W], output ``output``.
 Weights stored as float16 in the ``.bin`` become float32 initializers (exact widening).
@@ -56,6 +58,8 @@ class Layer:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     params: dict[int, int | float] = field(default_factory=dict)
+    arrays: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    """Array parameters (written ``-233KK=n,v1,...,vn`` for key KK), by key."""
 
     def get(self, key: int, default: int | float) -> int | float:
         return self.params.get(key, default)
@@ -79,12 +83,17 @@ def parse_param(text: str) -> list[Layer]:
         ins = tuple(tokens[4 : 4 + n_in])
         outs = tuple(tokens[4 + n_in : 4 + n_in + n_out])
         params: dict[int, int | float] = {}
+        arrays: dict[int, tuple[float, ...]] = {}
         for item in tokens[4 + n_in + n_out :]:
             key, value = item.split("=", 1)
             if int(key) <= -23300:
-                raise ValueError(f"layer {name}: array parameters are not supported ({item})")
-            params[int(key)] = _number(value)
-        layers.append(Layer(kind, name, ins, outs, params))
+                count, *values = value.split(",")
+                if int(count) != len(values):
+                    raise ValueError(f"layer {name}: array parameter {item} holds {len(values)} values")
+                arrays[-23300 - int(key)] = tuple(float(v) for v in values)
+            else:
+                params[int(key)] = _number(value)
+        layers.append(Layer(kind, name, ins, outs, params, arrays))
     if len(layers) != n_layers:
         raise ValueError(f"param file declares {n_layers} layers, holds {len(layers)}")
     return layers
@@ -147,8 +156,11 @@ def _conv(g: _Graph, layer: Layer, src: str, w: WeightReader) -> None:
     bottom = int(p(16, top))
     if min(left, top, right, bottom) < 0 or p(18, 0.0) != 0.0:
         raise ValueError(f"{layer.name}: only explicit zero padding is supported")
-    if p(8, 0) or p(9, 0) or p(19, 0):
-        raise ValueError(f"{layer.name}: int8, fused activation and dynamic weights are not supported")
+    activation = int(p(9, 0))
+    if p(8, 0) or p(19, 0) or activation not in (0, 1, 2):
+        raise ValueError(
+            f"{layer.name}: int8, dynamic weights and activations other than (leaky) ReLU are not supported"
+        )
     n = int(p(6, 0))
     ci = n // (co * kh * kw)
     if ci * co * kh * kw != n:
@@ -156,16 +168,22 @@ def _conv(g: _Graph, layer: Layer, src: str, w: WeightReader) -> None:
     inputs = [src, g.const(layer.name + ".weight", w.tagged(n).reshape(co, ci, kh, kw))]
     if p(5, 0):
         inputs.append(g.const(layer.name + ".bias", w.raw_f32(co)))
+    out = layer.outputs[0]
+    conv_out = out + ".conv" if activation else out
     g.node(
         "Conv",
         inputs,
-        [layer.outputs[0]],
+        [conv_out],
         layer.name,
         kernel_shape=[kh, kw],
         strides=[sh, sw],
         dilations=[dh, dw],
         pads=[top, left, bottom, right],
     )
+    if activation == 1 or (activation == 2 and layer.arrays.get(10, (0.0,))[0] == 0.0):
+        g.node("Relu", [conv_out], [out], layer.name + ".relu")
+    elif activation == 2:
+        g.node("LeakyRelu", [conv_out], [out], layer.name + ".leakyrelu", alpha=layer.arrays[10][0])
 
 
 def _binary(g: _Graph, layer: Layer, ins: list[str]) -> None:
@@ -181,6 +199,24 @@ def _binary(g: _Graph, layer: Layer, ins: list[str]) -> None:
     if op_type in (7, 8):
         ins = [ins[1], ins[0]]
     g.node(BINARY_OPS[op_type], ins, [layer.outputs[0]], layer.name)
+
+
+def _eltwise(g: _Graph, layer: Layer, ins: list[str]) -> None:
+    """Eltwise sum (op 1) with optional per-input coefficients: sum(c_i * x_i)."""
+    if int(layer.get(0, 1)) != 1 or len(ins) < 2:
+        raise ValueError(f"{layer.name}: only Eltwise sum of two or more inputs is supported")
+    coeffs = layer.arrays.get(1, ())
+    if coeffs and len(coeffs) != len(ins):
+        raise ValueError(f"{layer.name}: {len(coeffs)} coefficients for {len(ins)} inputs")
+    terms = []
+    for i, (src, c) in enumerate(zip(ins, coeffs or (1.0,) * len(ins), strict=True)):
+        if c == 1.0:
+            terms.append(src)
+            continue
+        k = g.const(f"{layer.name}.coeff{i}", np.array(c, np.float32), learned=False)
+        g.node("Mul", [src, k], [f"{layer.name}.term{i}"], f"{layer.name}.mul{i}")
+        terms.append(f"{layer.name}.term{i}")
+    g.node("Sum" if len(terms) > 2 else "Add", terms, [layer.outputs[0]], layer.name)
 
 
 def convert(param_text: str, weights: bytes, graph_name: str) -> tuple[onnx.ModelProto, int]:
@@ -221,6 +257,27 @@ def convert(param_text: str, weights: bytes, graph_name: str) -> tuple[onnx.Mode
             if layer.get(1, 0):
                 raise ValueError(f"{layer.name}: only PyTorch-order PixelShuffle is supported")
             g.node("DepthToSpace", ins, [out], layer.name, blocksize=int(layer.get(0, 1)), mode="CRD")
+        elif kind == "Eltwise":
+            _eltwise(g, layer, ins)
+        elif kind == "Interp":
+            sh, sw = float(layer.get(1, 1.0)), float(layer.get(2, 1.0))
+            if (
+                int(layer.get(0, 0)) != 1
+                or layer.get(3, 0)
+                or layer.get(4, 0)
+                or not (sh.is_integer() and sw.is_integer())
+            ):
+                raise ValueError(f"{layer.name}: only nearest Interp by integer scale factors is supported")
+            scales = g.const(layer.name + ".scales", np.array([1, 1, sh, sw], np.float32), learned=False)
+            g.node(
+                "Resize",
+                [ins[0], "", scales],
+                [out],
+                layer.name,
+                mode="nearest",
+                coordinate_transformation_mode="asymmetric",
+                nearest_mode="floor",
+            )
         elif kind == "PReLU":
             n = int(layer.get(0, 1))
             slope = g.const(layer.name + ".slope", w.raw_f32(n).reshape(n, 1, 1))

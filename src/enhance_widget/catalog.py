@@ -178,6 +178,7 @@ class ModelCard:
 RECIPE_NEEDS = {
     "models/recipes/build_maxim.sh": "python3.11, npm and network access; a 1.4 GB TensorFlow venv, minutes",
     "models/recipes/build_upscalerjs.sh": "python3.11, npm and network access; a TensorFlow venv",
+    "models/recipes/build_span.sh": "python3.11 and access to PyPI; a small venv, seconds to 2 minutes",
 }
 """What each recipe script needs, for the install hint of a model that is not installed."""
 
