@@ -387,3 +387,26 @@ def test_a_missing_large_model_plans_as_not_installed(photo: Path, monkeypatch: 
     finally:
         monkeypatch.undo()
         catalog_mod.reset_catalog()
+
+
+def test_the_time_estimate_is_recalibrated_from_each_measured_run(photo: Path) -> None:
+    from enhance_widget.widget import planview
+
+    planview.reset_calibration()
+    w = EnhanceWidget(photo, scale=2, tile=64)
+    first = w.plan
+    load = planview.load_seconds(first["model"])
+    assert first["calibrated"] is False and first["seconds"] == pytest.approx(first["seconds_planned"])
+    w.run()
+    assert w.wait(120) and w.status == "done"
+    run = w.last_run
+    assert run["estimate_s"] == pytest.approx(first["seconds"], abs=0.01) and run["measured_s"] > 0
+    assert (run["task"], run["scale"]) == ("upscale", 2)
+    second = w.plan  # re-made when the run ended: this model's measured speed here, loaded already
+    factor = (run["measured_s"] - run["load_ms"] / 1000) / (first["seconds_planned"] - load)
+    assert second["calibrated"] is True and second["seconds_planned"] == first["seconds_planned"]
+    assert second["seconds"] == pytest.approx((second["seconds_planned"] - load) * factor, rel=0.05)
+    w.tile = "whole"  # another plan of the same model: the same correction
+    assert w.plan["calibrated"] is True
+    assert w.plan["seconds"] == pytest.approx((w.plan["seconds_planned"] - load) * factor, rel=0.05)
+    planview.reset_calibration()

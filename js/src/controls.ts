@@ -362,7 +362,8 @@ function qualityOption(q: QualityInfo): Option {
 
 /** "title · 10.5 MB · Apache-2.0", or that it is not installed. */
 function modelOption(x: ModelInfo): Option {
-  const name = `${x.title}${x.task === "upscale" ? ` ×${x.scale}` : ""}${x.user ? " (your model)" : ""}`;
+  const title = x.title === x.id ? x.id : `${x.title} (${x.id})`;
+  const name = `${title}${x.task === "upscale" ? ` ×${x.scale}` : ""}${x.user ? ", your model" : ""}`;
   if (!x.installed) return { value: x.id, label: `${name} · not installed`, disabled: true };
   return { value: x.id, label: [name, x.size_mb ? `${x.size_mb} MB` : ""].filter(Boolean).join(" · ") };
 }

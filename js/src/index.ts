@@ -328,10 +328,13 @@ class App {
         return;
       case P.RUN_STARTED:
         this.pending.run = false;
+        if (this.tiles.job !== msg.job) {
+          // (a replay for a second view repeats this message: the counts go on)
+          ds.tilesReceived = "0";
+          ds.tilesPainted = "0";
+        }
         this.tiles.start(msg);
         this.liveJob = msg.job;
-        ds.tilesReceived = "0";
-        ds.tilesPainted = "0";
         ds.job = String(msg.job);
         this.compare.setFrame(msg.out_size[0], msg.out_size[1]);
         this.compare.setAfter(this.tiles.layer, true);

@@ -2,7 +2,7 @@
 // grid with the tile being computed outlined; a progress bar and the time left from measured times.
 
 import type { Layer, Overlay } from "./compare";
-import { formatSeconds, h, setText } from "./dom";
+import { h, setText } from "./dom";
 import type { Box, PassGrid, Progress, RunStartedMsg, TileMsg } from "./protocol";
 
 export class TileLayer {
@@ -134,7 +134,7 @@ export class ProgressView {
       {
         class: "ew-progress-bar",
         role: "progressbar",
-        "aria-label": "Tiles done",
+        "aria-label": "Parts done",
         "aria-valuemin": 0,
         "aria-valuemax": 100,
         "aria-valuenow": 0,
@@ -152,20 +152,17 @@ export class ProgressView {
     const frac = total > 0 ? done / total : status === "done" ? 1 : 0;
     this.fill.style.width = `${(frac * 100).toFixed(1)}%`;
     this.bar.setAttribute("aria-valuenow", String(Math.round(frac * 100)));
-    this.bar.setAttribute("aria-valuetext", `${done} of ${total} tiles`);
+    this.bar.setAttribute("aria-valuetext", `${done} of ${total} parts`);
     this.element.classList.toggle("ew-active", active);
     if (!active) {
       setText(this.text, "");
       return;
     }
+    // the status line says where the run is in words; the measured speed is here, on demand
     const recent = tileMs.slice(-8);
     const modelMs = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : null;
-    const parts = [total ? `tile ${done} of ${total}` : "loading the model…"];
-    if (modelMs !== null) parts.push(`${Math.round(modelMs)} ms per tile`);
-    if (progress.eta_s !== null && progress.eta_s !== undefined && done > 0) {
-      parts.push(`about ${formatSeconds(progress.eta_s)} left`);
-    }
-    if (status === "cancelling") parts.push("cancelling…");
+    const parts = total ? [`${done} of ${total} done`] : [];
+    if (modelMs !== null) this.bar.title = `the model takes about ${Math.round(modelMs)} ms for each part`;
     setText(this.text, parts.join(" · "));
   }
 }

@@ -110,7 +110,15 @@ def _kind(payload: Any) -> str:
 
 
 def _wait_status(page: Any, status: str, timeout_ms: float = 120_000) -> None:
-    wait_dataset(page, "status", f"v === '{status}'", timeout_ms)
+    try:
+        wait_dataset(page, "status", f"v === '{status}'", timeout_ms)
+    except Exception as exc:
+        seen = [
+            dataset(page, "status"),
+            dataset(page, "phase"),
+            widget(page).locator(".ew-status").inner_text(),
+        ]
+        raise AssertionError(f"status {status!r} never came: the view shows {seen}") from exc
 
 
 def _open_quickstart(page: Any, lab: LabServer) -> None:
@@ -251,7 +259,9 @@ def test_quickstart_widget_end_to_end(session: Session, lab: LabServer) -> None:
 
 
 def _cancel_and_rerun(page: Any) -> None:
-    set_control(page, "Scale", "4")  # the default x4 model in tiles of 64 px: several seconds
+    set_control(page, "Scale", "4")
+    # small tiles and the best quality (every tile 8 times): a run long enough to cancel
+    kernel_exec(page, "w.tile = '32'; w.quality = 'best'")
     wait_plan(page, "t.includes('640 × 480')")
     planned = kernel_json(page, "w.plan['total_tiles']")
     press(page, "Run")
@@ -285,6 +295,7 @@ def _cancel_and_rerun(page: Any) -> None:
     page.wait_for_function("() => document.querySelectorAll('.ew-root')[1].dataset.status === 'cancelled'")
     print(f"cancel: stopped {stop_s:.2f} s after the click; kernel answered 1+1 in {ms:.0f} ms")
     # a new run completes (the tiny model: this part is about mechanics)
+    kernel_exec(page, "w.tile = '64'; w.quality = 'balanced'")
     set_control(page, "Model", "esrgan-slim-x2")
     wait_plan(page, "t.includes('320 × 240') && t.includes('esrgan-slim-x2')")
     press(page, "Run")

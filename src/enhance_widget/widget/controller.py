@@ -313,9 +313,11 @@ class Controller:
             job.tiles.clear()
             self.sink.update_state(progress=self._progress(job), **state)
             self.sink.send_message(message, [])
-        job.finished.set()
-        if self._on_idle is not None:
-            self._on_idle()
+        try:
+            if self._on_idle is not None:
+                self._on_idle()  # the plan is re-made (re-calibrated) before wait() returns
+        finally:
+            job.finished.set()
 
     # --- browser engine: the page runs the plan; this side plans, serves assets, finishes -----
 

@@ -117,6 +117,7 @@ class EnhanceWidget(anywidget.AnyWidget):
         self._max_pixels = max_pixels
         self._saved: tuple[Any, Path] | None = None
         self._upload: dict[str, Any] | None = None
+        self._opened_as: Path | None = None
         self._task_controls: dict[str, dict[str, float]] = {}
         self._controller = Controller(self, on_idle=self._refresh_plan)
         super().__init__(
@@ -169,6 +170,7 @@ class EnhanceWidget(anywidget.AnyWidget):
                 error={"type": type(exc).__name__, "message": str(exc), "during": "open", "name": shown}
             )
             raise
+        self._opened_as = Path.cwd() / Path(name).name if name and Path(name).name else None
         if name:
             src = dataclasses.replace(src, name=name)
         self._raw_source = source
@@ -222,15 +224,12 @@ class EnhanceWidget(anywidget.AnyWidget):
         return path
 
     def _save_beside(self) -> Path | None:
-        """The file the result is saved beside: the source file, or for an opened photo (bytes
-        from the view) its name in the working directory (where nothing is overwritten either)."""
+        """The file the result is saved beside: the source file, or for a photo opened in the view
+        (bytes and a file name) that name in the working directory (nothing is overwritten there
+        either)."""
         if self._source is None:
             return None
-        if self._source.path is not None:
-            return self._source.path
-        if self._source.name and self._source.name not in ("image bytes",) and "/" not in self._source.name:
-            return Path.cwd() / self._source.name
-        return None
+        return self._source.path or self._opened_as
 
     def refresh_models(self) -> None:
         """Re-read the catalog (after ``register_model``)."""
