@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from functools import lru_cache
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from .catalog import ModelCard
 from .errors import Cancelled, ModelFormatError
 from .planning import PassPlan, Plan, TilePlan
-from .progress import Progress, TileEvent
+from .progress import Box, Progress, TileEvent
 from .runtimes import Runtime
 from .tiling import axis_weights
 
@@ -28,7 +29,8 @@ F32 = NDArray[np.float32]
 
 @dataclass
 class RunOutput:
-    rgb: F32
+    rgb: F32 | None
+    """The last pass's output; ``None`` when a sink received it."""
     tile_ms: list[float] = field(default_factory=list)
     pass_ms: list[float] = field(default_factory=list)
 
@@ -71,11 +73,11 @@ def extra_feeds(card: ModelCard, controls: Mapping[str, float]) -> dict[str, np.
     return feeds
 
 
-def _output_buffer(shape: tuple[int, int, int], on_disk: bool) -> F32:
+def _output_buffer(shape: tuple[int, ...], on_disk: bool, dtype: np.dtype[Any] | type = np.float32) -> Any:
     if not on_disk:
-        return np.zeros(shape, dtype=np.float32)
-    tmp = tempfile.NamedTemporaryFile(prefix="enhance-widget-", suffix=".f32", delete=True)  # noqa: SIM115
-    mm = np.memmap(tmp, dtype=np.float32, mode="w+", shape=shape)
+        return np.zeros(shape, dtype=dtype)
+    tmp = tempfile.NamedTemporaryFile(prefix="enhance-widget-", suffix=".out", delete=True)  # noqa: SIM115
+    mm = np.memmap(tmp, dtype=dtype, mode="w+", shape=shape)
     mm._enhance_tmp = tmp  # type: ignore[attr-defined]  # keeps the file alive with the map
     return mm
 
@@ -99,12 +101,110 @@ def run_tile(
     return y[: (y1 - y0) * s, : (x1 - x0) * s], ms
 
 
+@lru_cache(maxsize=256)
+def _axis_weights(size: int, band_before: int, band_after: int) -> np.ndarray:
+    w = np.asarray(axis_weights(size, band_before, band_after), dtype=np.float32)
+    w.setflags(write=False)
+    return w
+
+
+def _weight_in_place(a: F32, bands: tuple[int, int, int, int]) -> F32:
+    """Multiply ``a`` (H x W x C, owned) by the blend window, touching only the overlap bands.
+
+    Bit-identical to ``a * wy[:, None, None] * wx[None, :, None]``: outside the bands the weights
+    are exactly 1, and inside them each value sees the same two products in the same order.
+    """
+    left, top, right, bottom = bands
+    h, w = a.shape[:2]
+    if top + bottom > h or left + right > w:  # bands that meet: the plain formula
+        wy, wx = _axis_weights(h, top, bottom), _axis_weights(w, left, right)
+        a *= wy[:, None, None]
+        a *= wx[None, :, None]
+        return a
+    if top or bottom:
+        wy = _axis_weights(h, top, bottom)
+        if top:
+            a[:top] *= wy[:top, None, None]
+        if bottom:
+            a[h - bottom :] *= wy[h - bottom :, None, None]
+    if left or right:
+        wx = _axis_weights(w, left, right)
+        if left:
+            a[:, :left] *= wx[None, :left, None]
+        if right:
+            a[:, w - right :] *= wx[None, w - right :, None]
+    return a
+
+
 def weighted_tile(y: F32, tile: TilePlan) -> F32:
     """A tile's output times its blend window (the weights of neighbouring tiles sum to one)."""
-    left, top, right, bottom = tile.bands
-    wx = np.asarray(axis_weights(y.shape[1], left, right), dtype=np.float32)
-    wy = np.asarray(axis_weights(y.shape[0], top, bottom), dtype=np.float32)
-    return cast(F32, y * wy[:, None, None] * wx[None, :, None])
+    return _weight_in_place(np.array(y, dtype=np.float32, order="C", copy=True), tile.bands)
+
+
+class OutputSink(Protocol):
+    """Receives finished output regions of the last pass (clipped to 0..1), each exactly once."""
+
+    def write(self, box: Box, rgb: F32) -> None: ...
+
+
+class FloatSink:
+    """The pass output as one float32 array (in memory, or disk-backed when large)."""
+
+    def __init__(self, shape: tuple[int, int, int], on_disk: bool = False) -> None:
+        self.array = _output_buffer(shape, on_disk)
+
+    def write(self, box: Box, rgb: F32) -> None:
+        x0, y0, x1, y1 = box
+        self.array[y0:y1, x0:x1] = rgb
+
+
+class ArraySink:
+    """Converts each finished region with ``convert(rgb, box)`` into one preallocated array.
+
+    The array (the output's final dtype and channels, e.g. uint8) is made at the first write;
+    with ``on_disk`` it is a disk-backed map. No float copy of the whole output ever exists.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        convert: Callable[[F32, Box], np.ndarray],
+        disk_threshold_bytes: int | None = None,
+    ) -> None:
+        self.size = size
+        self.convert = convert
+        self.disk_threshold_bytes = disk_threshold_bytes
+        self.array: np.ndarray | None = None
+
+    def write(self, box: Box, rgb: F32) -> None:
+        x0, y0, x1, y1 = box
+        block = self.convert(rgb, box)
+        if self.array is None:
+            w, h = self.size
+            shape = (h, w, *block.shape[2:])
+            nbytes = int(np.prod(shape)) * block.dtype.itemsize
+            on_disk = self.disk_threshold_bytes is not None and nbytes > self.disk_threshold_bytes
+            self.array = _output_buffer(shape, on_disk, block.dtype)
+        self.array[y0:y1, x0:x1] = block
+
+
+def _bands_meet(pp: PassPlan, shape: tuple[int, int]) -> bool:
+    h, w = shape
+    return any(t.bands[1] + t.bands[3] > h or t.bands[0] + t.bands[2] > w for t in pp.tiles)
+
+
+def _is_grid(pp: PassPlan) -> bool:
+    """Tiles in row-major order, each row sharing its vertical extent (what make_plan builds)."""
+    gx, gy = pp.grid
+    if gx * gy != len(pp.tiles):
+        return False
+    for j in range(gy):
+        row = pp.tiles[j * gx : (j + 1) * gx]
+        if any(t.in_box[1] != row[0].in_box[1] or t.in_box[3] != row[0].in_box[3] for t in row):
+            return False
+        if any(a.in_box[0] >= b.in_box[0] for a, b in zip(row, row[1:], strict=False)):
+            return False
+    return True
 
 
 def run_pass(
@@ -117,10 +217,31 @@ def run_pass(
     passes: int,
     controls: Mapping[str, float],
     on_disk: bool = False,
-) -> tuple[F32, list[float]]:
+    sink: OutputSink | None = None,
+) -> tuple[F32 | None, list[float]]:
+    """Run every tile of a pass; returns the float output (``None`` when ``sink`` took it).
+
+    Tiles are blended as they finish, a row of tiles at a time: only the overlap bands wait in
+    float32 (two strips of the bottom band's height across the output, and one tile's right
+    band), every other output pixel is final when its tile is done and goes to ``sink`` (by
+    default a float32 array). The additions happen in tile order, as in a full-size accumulator,
+    so the result is the same to the bit.
+    """
     ow, oh = pp.out_size
-    out = _output_buffer((oh, ow, 3), on_disk)
+    float_sink = FloatSink((oh, ow, 3), on_disk) if sink is None else None
+    out_sink: OutputSink = sink if sink is not None else cast(FloatSink, float_sink)
     times: list[float] = []
+    gx = pp.grid[0]
+    th_out = (pp.tiles[0].out_box[3] - pp.tiles[0].out_box[1]) if pp.tiles else 0
+    tw_out = (pp.tiles[0].out_box[2] - pp.tiles[0].out_box[0]) if pp.tiles else 0
+    if not pp.tiles or not _is_grid(pp) or _bands_meet(pp, (th_out, tw_out)):
+        return _run_pass_full(
+            src, pp, card, runtime, progress, total, passes, controls, out_sink, float_sink, times
+        )
+    band = max(t.bands[3] for t in pp.tiles)
+    down = np.zeros((band, ow, 3), dtype=np.float32)  # the current row's top band, pending
+    next_down = np.zeros_like(down)  # this row's bottom band (the next row's top band)
+    right_prev: F32 | None = None
     for tile in pp.tiles:
         if progress.aborted:
             raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
@@ -128,27 +249,92 @@ def run_pass(
         if progress.aborted:
             raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
         ox0, oy0, ox1, oy1 = tile.out_box
-        out[oy0:oy1, ox0:ox1] += weighted_tile(y, tile)
-        cx0, cy0, cx1, cy1 = tile.core_box
-        core = y[cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0]
+        left, top, right, bottom = tile.bands
         times.append(ms)
-        progress.tile_done(
-            TileEvent(
-                index=tile.index,
-                total=total,
-                pass_index=pp.pass_index,
-                passes=passes,
-                in_box=tile.in_box,
-                out_box=tile.out_box,
-                core_box=tile.core_box,
-                out_size=pp.out_size,
-                ms=ms,
-                pixels=np.clip(core, 0.0, 1.0),
-                provider=getattr(runtime, "provider", ""),
-            )
+        _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
+        a = weighted_tile(y, tile)
+        h, w = a.shape[:2]
+        if top:
+            a[:top] += down[:top, ox0:ox1]
+            down[:top, ox0:ox1] = a[:top]
+        if bottom:
+            a[h - bottom :] += next_down[:bottom, ox0:ox1]
+            next_down[:bottom, ox0:ox1] = a[h - bottom :]
+        if left and right_prev is not None:
+            a[top : h - bottom, :left] += right_prev
+        right_prev = a[top : h - bottom, w - right :].copy() if right else None
+        block = a[: h - bottom, : w - right]
+        np.clip(block, 0.0, 1.0, out=block)
+        out_sink.write((ox0, oy0, ox1 - right, oy1 - bottom), block)
+        if (tile.index - pp.tiles[0].index) % gx == gx - 1:  # end of a row of tiles
+            down, next_down = next_down, down
+            next_down.fill(0.0)
+            right_prev = None
+    return (float_sink.array if float_sink is not None else None), times
+
+
+def _tile_event(
+    progress: Progress,
+    tile: TilePlan,
+    y: F32,
+    pp: PassPlan,
+    total: int,
+    passes: int,
+    ms: float,
+    runtime: Runtime,
+) -> None:
+    ox0, oy0 = tile.out_box[:2]
+    cx0, cy0, cx1, cy1 = tile.core_box
+    core = y[cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0]
+    progress.tile_done(
+        TileEvent(
+            index=tile.index,
+            total=total,
+            pass_index=pp.pass_index,
+            passes=passes,
+            in_box=tile.in_box,
+            out_box=tile.out_box,
+            core_box=tile.core_box,
+            out_size=pp.out_size,
+            ms=ms,
+            pixels=np.clip(core, 0.0, 1.0),
+            provider=getattr(runtime, "provider", ""),
         )
-    np.clip(out, 0.0, 1.0, out=out)
-    return out, times
+    )
+
+
+def _run_pass_full(
+    src: F32,
+    pp: PassPlan,
+    card: ModelCard,
+    runtime: Runtime,
+    progress: Progress,
+    total: int,
+    passes: int,
+    controls: Mapping[str, float],
+    out_sink: OutputSink,
+    float_sink: FloatSink | None,
+    times: list[float],
+) -> tuple[F32 | None, list[float]]:
+    """Any tile layout: one full-size float accumulator, handed to the sink at the end."""
+    ow, oh = pp.out_size
+    acc = float_sink.array if float_sink is not None else _output_buffer((oh, ow, 3), False)
+    acc[...] = 0.0
+    for tile in pp.tiles:
+        if progress.aborted:
+            raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
+        y, ms = run_tile(src, tile, card, runtime, controls)
+        if progress.aborted:
+            raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
+        ox0, oy0, ox1, oy1 = tile.out_box
+        times.append(ms)
+        _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
+        acc[oy0:oy1, ox0:ox1] += weighted_tile(y, tile)
+    np.clip(acc, 0.0, 1.0, out=acc)
+    if float_sink is None:
+        out_sink.write((0, 0, ow, oh), acc)
+        return None, times
+    return acc, times
 
 
 def run_global_lab(
@@ -204,18 +390,28 @@ def run_plan(
     progress: Progress,
     controls: Mapping[str, float] | None = None,
     disk_threshold_bytes: int | None = None,
+    sink: OutputSink | None = None,
 ) -> RunOutput:
-    """Execute every pass of ``plan`` on ``rgb`` (HxWx3 float32 0..1)."""
+    """Execute every pass of ``plan`` on ``rgb`` (HxWx3 float32 0..1).
+
+    With ``sink`` the last pass's finished regions go there (``RunOutput.rgb`` is then ``None``),
+    so the caller can convert them to the output's dtype without a float copy of the output.
+    """
     if (rgb.shape[1], rgb.shape[0]) != plan.in_size:
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]} but the plan is for {plan.in_size}")
     controls = controls or {}
     progress.set_total(plan.total_tiles)
     result = RunOutput(rgb=rgb)
-    src = rgb
-    for pp, card, rt in zip(plan.passes, cards, runtimes, strict=True):
+    src: F32 | None = rgb
+    last = len(plan.passes) - 1
+    for k, (pp, card, rt) in enumerate(zip(plan.passes, cards, runtimes, strict=True)):
+        assert src is not None
         if card.pipeline == "global-lab":
             t0 = time.perf_counter()
             src, ms = run_global_lab(src, pp, card, rt, progress, controls)
+            if k == last and sink is not None:
+                sink.write((0, 0, *pp.out_size), src)
+                src = None
             result.pass_ms.append((time.perf_counter() - t0) * 1000)
             result.tile_ms.append(ms)
             continue
@@ -223,7 +419,16 @@ def run_plan(
         on_disk = disk_threshold_bytes is not None and ow * oh * 12 > disk_threshold_bytes
         t0 = time.perf_counter()
         src, times = run_pass(
-            src, pp, card, rt, progress, plan.total_tiles, len(plan.passes), controls, on_disk
+            src,
+            pp,
+            card,
+            rt,
+            progress,
+            plan.total_tiles,
+            len(plan.passes),
+            controls,
+            on_disk,
+            sink if k == last else None,
         )
         result.pass_ms.append((time.perf_counter() - t0) * 1000)
         result.tile_ms.extend(times)

@@ -260,13 +260,13 @@ def to_array(rgb: F32, alpha: F32 | None, like: ImageBuffer) -> np.ndarray:
         planes = np.concatenate([planes, alpha[..., None]], axis=2)
     if planes.shape[2] == 1:
         planes = planes[..., 0]
-    planes = np.clip(planes, 0.0, 1.0)
+    planes = np.clip(planes, 0.0, 1.0)  # a new array: scaled and rounded in place below
     out: np.ndarray
     lo, hi = like.value_range
     if like.dtype == "uint8":
-        out = np.rint(planes * 255.0).astype(np.uint8)
+        out = np.rint(np.multiply(planes, 255.0, out=planes), out=planes).astype(np.uint8)
     elif like.dtype == "uint16":
-        out = np.rint(planes * 65535.0).astype(np.uint16)
+        out = np.rint(np.multiply(planes, 65535.0, out=planes), out=planes).astype(np.uint16)
     elif like.dtype == "int32":
         out = np.rint(planes * hi).astype(np.int32)
     else:
