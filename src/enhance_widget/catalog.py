@@ -74,6 +74,23 @@ class Cost:
     bytes_per_px: float
     ms_per_mpx: float
     load_ms: float = 0.0
+    browser_ms_per_mpx: float | None = None
+    """The browser engine's time (onnxruntime-web, WASM, one thread, in Chromium on the same
+    machine class: benchmarks/lite_figures.py); None: ``ms_per_mpx`` x :data:`BROWSER_FACTOR`."""
+    browser_load_ms: float | None = None
+    """The browser engine's first run of the model: its bytes sent to the page + session."""
+
+    @property
+    def browser_factor(self) -> float:
+        """How many times slower the browser engine runs this model than the kernel engine."""
+        if self.browser_ms_per_mpx is None or self.ms_per_mpx <= 0:
+            return BROWSER_FACTOR
+        return self.browser_ms_per_mpx / self.ms_per_mpx
+
+
+BROWSER_FACTOR = 12.0
+"""Browser engine (WASM) / kernel engine time for a model without its own browser figures: the
+median of the measured models (5-15x; benchmarks/lite_figures.py)."""
 
 
 @dataclass(frozen=True)

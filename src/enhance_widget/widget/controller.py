@@ -248,11 +248,12 @@ class Controller:
         }
 
     def _started(self, job: Job, plan: Any) -> None:
+        from ..planning import engine_seconds
         from .planview import estimate_seconds
 
         job.model_id = plan.model_id
-        job.planned_s = plan.seconds
-        job.estimate_s = estimate_seconds(plan.model_id, job.engine, plan.seconds)[0]
+        job.planned_s = engine_seconds(plan, job.engine)  # the browser engine's own measured cost
+        job.estimate_s = estimate_seconds(plan.model_id, job.engine, job.planned_s)[0]
         passes = [
             {"out_size": list(p.out_size), "cores": [list(t.core_box) for t in p.tiles]} for p in plan.passes
         ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..catalog import QUALITY_MODES, TASKS, catalog
 from ..errors import ControlValueError, EnhanceError
+from ..planning import engine_seconds
 from ..tiling import AUTO_CANDIDATES
 
 TILE_CHOICES = ("auto", "whole", "64", "96", "128", "192", "256", "384", "512")
@@ -282,7 +283,7 @@ def plan_figures(
         message = f"{card.id} is not installed ({(card.size_bytes or 0) / 1e6:.0f} MB); {card.install_hint}"
         return {"error": {"type": "ModelNotFoundError", "message": message}}
     d = plan.summary()
-    seconds, calibrated = estimate_seconds(plan.model_id, engine, plan.seconds)
+    seconds, calibrated = estimate_seconds(plan.model_id, engine, engine_seconds(plan, engine))
     figures: dict[str, Any] = {
         "task": plan.task,
         "model": plan.model_id,

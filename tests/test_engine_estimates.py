@@ -1,0 +1,36 @@
+"""The planner's time estimate per engine: the browser engine's comes from its own measured cost
+(manifest ``cost.browser_ms_per_mpx`` / ``browser_load_ms``; benchmarks/lite_figures.py), not the
+kernel engine's, which WASM runs several times slower."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from enhance_widget.catalog import BROWSER_FACTOR, Cost, catalog
+from enhance_widget.planning import engine_seconds, make_plan, plan_for
+
+
+def test_browser_estimate_uses_the_models_browser_cost() -> None:
+    plan = plan_for((256, 256), "upscale", 4)
+    assert engine_seconds(plan, "kernel") == plan.seconds
+    card = plan.cards[0]
+    assert card.cost.browser_ms_per_mpx is not None and card.cost.browser_load_ms is not None
+    compute = sum(p.seconds for p in plan.passes) * card.cost.browser_ms_per_mpx / card.cost.ms_per_mpx
+    assert engine_seconds(plan, "browser") == pytest.approx(compute + card.cost.browser_load_ms / 1000)
+    assert engine_seconds(plan, "browser") > 5 * plan.seconds  # WASM is several times slower
+
+
+def test_a_model_without_browser_figures_uses_the_measured_median_factor() -> None:
+    card = catalog().get("esrgan-slim-x2")
+    bare = replace(card, cost=Cost(card.cost.bytes_per_px, card.cost.ms_per_mpx, card.cost.load_ms))
+    plan = make_plan((200, 100), bare, [bare], tile=64)
+    expected = (
+        sum(p.seconds for p in plan.passes) * BROWSER_FACTOR + bare.cost.load_ms * BROWSER_FACTOR / 1000
+    )
+    assert engine_seconds(plan, "browser") == pytest.approx(expected)
+    tta = make_plan((200, 100), bare, [bare], tile=64, tta=True)
+    assert engine_seconds(tta, "browser") == pytest.approx(
+        expected + 7 * (expected - bare.cost.load_ms * BROWSER_FACTOR / 1000)
+    )
