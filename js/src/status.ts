@@ -147,6 +147,7 @@ export function statusLine(x: LineInputs): string {
       return `The run failed: ${x.error.type ?? "Error"}: ${x.error.message ?? ""}. Change a setting or press Run to try again.`;
     case "no-model": {
       const info = x.tasks.find((t) => t.id === x.task);
+      if (info?.available) return `The chosen model is not installed here: ${plan.error?.message ?? ""}`;
       const how = info?.install_hint ?? plan.error?.message ?? "";
       return `No ${info?.title ?? x.task} model is installed here. ${how}`.trim();
     }

@@ -339,6 +339,27 @@ def test_compare_labels_smooth_original_and_a_scaled_difference(page: Any) -> No
     _press(page, "Slider")
 
 
+def test_a_model_that_is_not_installed_says_how_to_get_it(page: Any) -> None:
+    root = widget(page)
+    missing = kernel_json(
+        page,
+        "[c.id for c in __import__('enhance_widget.catalog').catalog.catalog().cards()"
+        " if not c.installed and not c.is_chain][:1]",
+    )
+    if not missing:
+        pytest.skip("every model of the manifest is installed here")
+    kernel_exec(page, f"w.model = {missing[0]!r}")
+    _phase(page, "no-model")
+    assert root.get_by_role("button", name="Run", exact=True).is_disabled()
+    text = _status(page)
+    assert "not installed here" in text and f"enhance-widget models build {missing[0]}" in text, text
+    assert root.locator(".ew-figures").is_hidden() and "Ready" not in text
+    assert root.locator(".ew-meter").is_hidden()
+    _both_themes(page, "product-6-model-not-installed")
+    kernel_exec(page, "w.model = ''; w.task = 'upscale'")
+    _phase(page, "idle")
+
+
 def test_double_click_run_then_cancel_then_save(page: Any, lab: LabServer) -> None:
     root = widget(page)
     kernel_exec(page, "w.scale = 2")
@@ -356,7 +377,7 @@ def test_double_click_run_then_cancel_then_save(page: Any, lab: LabServer) -> No
     page.wait_for_function("() => document.querySelector('.ew-root select[name=scale]').value === '4'")
     _press(page, "Run")
     wait_dataset(page, "tilesPainted", "Number(v) >= 1", 60_000)
-    _shot(page, "product-6-running-light.png")
+    _shot(page, "product-7-running-light.png")
     _press(page, "Cancel")
     _phase(page, "cancelled", 30_000)
     assert "earlier result" in _status(page) and "Save and Download keep that one" in _status(page)
