@@ -7,8 +7,10 @@ Each plan runs in a fresh ``EnhanceWidget`` (kernel engine) on a ``--side`` px c
 photo: the estimate is what the view shows before Run (``w.plan["seconds"]``), the measured time
 is the wall time from Run to Done (``w.last_run["measured_s"]``: planning, model load, every tile,
 the PNG for the view). The first estimate comes from the manifest's cost figures (measured on
-another machine); after the first run the widget re-calibrates from what it measured, so the
-second estimate should be within 30 % of the second run (the goal of issue 21).
+another machine) and, once any model ran here, from how fast this machine was then (so the first
+estimate of the second and third plans already uses the runs before them); after a run the widget
+re-calibrates from what it measured for that model, so the second estimate should be within 30 %
+of the second run (the goal of issue 21).
 """
 
 from __future__ import annotations

@@ -409,4 +409,8 @@ def test_the_time_estimate_is_recalibrated_from_each_measured_run(photo: Path) -
     w.tile = "whole"  # another plan of the same model: the same correction
     assert w.plan["calibrated"] is True
     assert w.plan["seconds"] == pytest.approx((w.plan["seconds_planned"] - load) * factor, rel=0.05)
+    w.task = "restore"  # a model not run here yet: this machine's measured speed, its load included
+    other = w.plan
+    assert other["model"] != second["model"] and other["calibrated"] is True
+    assert other["seconds"] == pytest.approx(other["seconds_planned"] * factor, rel=0.05)
     planview.reset_calibration()

@@ -143,6 +143,9 @@ def validate_controls(values: Any, specs: list[dict[str, Any]], model_id: str | 
 _calibration_lock = threading.Lock()
 _calibration: dict[tuple[str, str], float] = {}
 """(model id, engine) -> measured compute time / the cost figures' estimate, from the last run."""
+_machine: dict[str, float] = {}
+"""engine -> the last measured ratio of any model: how this machine (and its load) compares with
+the one the manifest's cost figures were measured on; used for models not run here yet."""
 _loaded: set[tuple[str, str]] = set()
 """Models whose session this process has already loaded (their next run pays no load time)."""
 
@@ -157,15 +160,16 @@ def load_seconds(model_id: str) -> float:
 
 def estimate_seconds(model_id: str, engine: str, planned_s: float) -> tuple[float, bool]:
     """The time a plan will take here: the planner's compute estimate scaled by what the last run
-    of this model measured, plus the load time unless the model is loaded already.
+    of this model measured (else by the last run of any model: this machine's speed), plus the load
+    time unless the model is loaded already.
     Returns (seconds, whether a measurement calibrated it)."""
     load = load_seconds(model_id)
     key = (model_id, engine)
     with _calibration_lock:
-        factor = _calibration.get(key)
+        factor = _calibration.get(key, _machine.get(engine))
         loaded = key in _loaded
     compute = max(planned_s - load, 0.0)
-    return compute * (factor or 1.0) + (0.0 if loaded else load), factor is not None
+    return compute * (factor or 1.0) + (0.0 if loaded else load) * (factor or 1.0), factor is not None
 
 
 def record_run(
@@ -176,13 +180,14 @@ def record_run(
     compute = max(planned_s - load_seconds(model_id), 1e-3)
     key = (model_id, engine)
     with _calibration_lock:
-        _calibration[key] = max(measured_s - measured_load_s, 1e-3) / compute
+        _calibration[key] = _machine[engine] = max(measured_s - measured_load_s, 1e-3) / compute
         _loaded.add(key)
 
 
 def reset_calibration() -> None:
     with _calibration_lock:
         _calibration.clear()
+        _machine.clear()
         _loaded.clear()
 
 
