@@ -316,7 +316,10 @@ def test_enhance_dask_refuses_what_it_cannot_tile() -> None:
 
 def test_to_zarr_writes_chunk_by_chunk_with_the_record(tmp_path: Path) -> None:
     img = _photos()[1][:70, :90]
-    y = enhance_dask(da.from_array(img, chunks=(32, 48, 3)), **FAST, tile=32, overlap=8)
+    y = enhance_dask(da.from_array(img, chunks=(32, 48, 3)), **FAST, tile=32, overlap=8, send="bytes")
+    sha = catalog().get(FAST["model"]).sha256
+    graph = dict(y.__dask_graph__())
+    assert graph[f"enhance-model-{sha}"] == read_verified(catalog().get(FAST["model"]))  # once, by key
     z = to_zarr(y, tmp_path / "out.zarr")
     assert z.chunks == (32, 48, 3)
     np.testing.assert_array_equal(z[...], enhance(img, **FAST, tile=32, overlap=8).array)

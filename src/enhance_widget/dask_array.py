@@ -139,43 +139,44 @@ def _run_pass(
     x: da.Array,
     pp: PassPlan,
     ctx: _PassContext,
-    blobs: Sequence[Any],
+    blobs: Sequence[str | None],
+    models: Mapping[str, bytes],
     like: ImageBuffer | None,
     channels: int,
     token: str,
 ) -> da.Array:
+    """One pass as a graph layer: a task per tile, then a task per output chunk (chunks x scale)."""
     import dask.array as da
-    from dask.delayed import delayed
+    from dask.highlevelgraph import HighLevelGraph
 
     s = pp.scale
     yoff, xoff = _offsets(x.chunks[0]), _offsets(x.chunks[1])
-    blocks = x.to_delayed()
-    tile_fn = delayed(_tile_task, pure=True)
     out_y, out_x = [c * s for c in x.chunks[0]], [c * s for c in x.chunks[1]]
     oyoff, oxoff = _offsets(out_y), _offsets(out_x)
-    touching: dict[tuple[int, int], list[tuple[tuple[int, int, int, int], Any]]] = {}
+    tile_name, name = f"enhance-tile-{token}", f"enhance-{token}"
+    dsk: dict[Any, Any] = dict(models)
+    touching: dict[tuple[int, int], list[list[Any]]] = {}
     for tile in pp.tiles:
         x0, y0, x1, y1 = tile.in_box
+        # [input chunk key, its top, its left] for each chunk the tile's box touches
         pieces = [
-            (blocks[i, j, 0], yoff[i], xoff[j]) for i in _span(yoff, y0, y1) for j in _span(xoff, x0, x1)
+            [(x.name, i, j, 0), yoff[i], xoff[j]] for i in _span(yoff, y0, y1) for j in _span(xoff, x0, x1)
         ]
-        task = tile_fn(pieces, tile, ctx, blobs, dask_key_name=(f"enhance-tile-{token}", tile.index))
+        key = (tile_name, tile.index)
+        dsk[key] = (_tile_task, pieces, tile, ctx, list(blobs))
         ox0, oy0, ox1, oy1 = tile.out_box
         for r in _span(oyoff, oy0, oy1):
             for c in _span(oxoff, ox0, ox1):
-                touching.setdefault((r, c), []).append((tile.out_box, task))
+                touching.setdefault((r, c), []).append([list(tile.out_box), key])
     dtype = np.dtype(np.float32) if like is None else np.dtype(like.dtype)
     chans = 3 if like is None else channels
-    assemble = delayed(_assemble, pure=True)
-    rows = []
     for r in range(len(out_y)):
-        row = []
         for c in range(len(out_x)):
             box = (oxoff[c], oyoff[r], oxoff[c + 1], oyoff[r + 1])
-            d = assemble(box, touching[(r, c)], like, chans, dask_key_name=(f"enhance-{token}", r, c))
-            row.append([da.from_delayed(d, shape=(out_y[r], out_x[c], chans), dtype=dtype)])
-        rows.append(row)
-    out: da.Array = da.block(rows)
+            dsk[(name, r, c, 0)] = (_assemble, list(box), touching[(r, c)], like, chans)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])  # type: ignore[list-item]
+    meta = np.empty((0, 0, 0), dtype=dtype)
+    out: da.Array = da.Array(graph, name, chunks=(tuple(out_y), tuple(out_x), (chans,)), meta=meta)
     return out
 
 
@@ -204,7 +205,6 @@ def enhance_dask(
     """
     import dask.array as da
     from dask.base import tokenize
-    from dask.delayed import delayed
 
     send = check_send(send)
     arr = x if isinstance(x, da.Array) else da.asarray(x)
@@ -237,7 +237,9 @@ def enhance_dask(
     side = tile or min(DEFAULT_DASK_TILE, max(max(arr.chunks[0]), max(arr.chunks[1])))
     plan = make_plan((width, height), card, passes, tile=int(side), overlap=overlap, tta=tta, quality=quality)
     ref = ModelRef.of(card)
-    blobs: list[Any] = [None if b is None else delayed(b, pure=True) for b in ref.payloads(send)]
+    # model bytes (send="bytes") sit in the graph once, under a key per file, for every tile task
+    models = {f"enhance-model-{c.sha256}": b for c, b in zip(passes, ref.payloads(send), strict=True) if b}
+    blobs = [f"enhance-model-{c.sha256}" if send == "bytes" else None for c in passes]
     like = _like(np.dtype(arr.dtype), grey=channels == 1)
     values = dict(controls or {})
     cur = arr
@@ -245,7 +247,7 @@ def enhance_dask(
         ctx = _PassContext(ref, k, k == 0, values, threads, tta)
         token = tokenize(cur.name, k, side, overlap, [c.sha256 for c in passes], values, tta, threads)
         final = k == len(plan.passes) - 1
-        cur = _run_pass(cur, pp, ctx, blobs, like if final else None, channels, token)
+        cur = _run_pass(cur, pp, ctx, blobs, models, like if final else None, channels, token)
     out: da.Array = cur[:, :, 0] if two_d else cur
     out.enhance_record = new_record(  # type: ignore[attr-defined]
         task=plan.task,
