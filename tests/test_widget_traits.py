@@ -320,7 +320,13 @@ def test_bad_control_values_show_as_plan_errors_not_exceptions(photo: Path) -> N
     w.run()
     assert w.status == "error" and rec.kinds() == [P.RUN_ERROR] and not w.busy
     w.tile = "auto"
-    assert "error" not in w.plan
+    assert "error" not in w.plan and w.status == "idle", "new settings: ready again"
+    w.tile = "tiny"
+    w.run()
+    assert w.status == "error"
+    with pytest.raises(ImageDecodeError):  # an open error replaces the run's: not "the run failed"
+        w.load(b"GIF89a broken")
+    assert w.status == "idle" and w.error["during"] == "open" and w.source_size == [160, 120]
 
 
 def test_images_sync_as_binary_buffers(photo: Path) -> None:

@@ -167,7 +167,9 @@ class EnhanceWidget(anywidget.AnyWidget):
         except (EnhanceError, OSError) as exc:
             shown = name or _display_name(source)
             self.update_state(
-                error={"type": type(exc).__name__, "message": str(exc), "during": "open", "name": shown}
+                error={"type": type(exc).__name__, "message": str(exc), "during": "open", "name": shown},
+                # this error replaces an earlier run's (whose message is gone from the view)
+                status="idle" if self.status == "error" else self.status,
             )
             raise
         self._opened_as = Path.cwd() / Path(name).name if name and Path(name).name else None
@@ -334,7 +336,10 @@ class EnhanceWidget(anywidget.AnyWidget):
             self._reject(request_id, P.OPEN, f"{type(exc).__name__}: {exc}")
 
     def _reject_open(self, request_id: Any, name: str, kind: str, message: str) -> None:
-        self.update_state(error={"type": kind, "message": message, "during": "open", "name": name})
+        self.update_state(
+            error={"type": kind, "message": message, "during": "open", "name": name},
+            status="idle" if self.status == "error" else self.status,
+        )
         self._reject(request_id, P.OPEN, f"{kind}: {message}")
 
     def _reject(self, request_id: Any, request: str, reason: str) -> None:
