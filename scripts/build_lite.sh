@@ -36,8 +36,18 @@ mkdir -p wheels
 [ -n "$(ls wheels/micropip-*.whl 2>/dev/null)" ] || venv/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.14 -d wheels micropip==0.11.1 packaging==26.1
 cp wheels/micropip-*.whl wheels/packaging-*.whl lite/static/pyodide/
 rm -f dist/enhance_widget-*.whl
-"$ROOT/.venv/bin/python" -m pip wheel -q --no-deps -w dist "$ROOT"
+# the JupyterLite variant of the wheel: the models stay out of it (site-models.json names them) and
+# the site serves them, so the page fetches a model only when a task first runs with it
+ENHANCE_WIDGET_WHEEL_MODELS=site "$ROOT/.venv/bin/python" -m pip wheel -q --no-deps -w dist "$ROOT"
 cp dist/enhance_widget-*.whl lite/static/pyodide/
+rm -rf site-models && mkdir -p site-models
+venv/bin/python - dist/enhance_widget-*.whl "$ROOT/models" site-models <<'PY'
+import json, shutil, sys, zipfile
+from pathlib import Path
+listing = json.loads(zipfile.ZipFile(sys.argv[1]).read("enhance_widget/_bundled/site-models.json"))
+for name in listing["files"]:
+    shutil.copyfile(Path(sys.argv[2]) / name, Path(sys.argv[3]) / name)
+PY
 [ -f wheels/.pyodide-deps ] || {
   venv/bin/pip download -q -d wheels/pyodide --only-binary=:all: --platform pyemscripten_2026_0_wasm32 \
     --python-version 3.14 --implementation cp --abi none ipython comm jedi "anywidget==0.11.0" "ipywidgets==8.1.9"
@@ -82,6 +92,7 @@ cat > lite/jupyter-lite.json <<'JSON'
 JSON
 rm -rf site
 (cd lite && ../venv/bin/jupyter lite build --output-dir ../site >/dev/null)
+cp -r site-models site/static/enhance-widget-models  # hatch_build.SITE_MODELS_DIR
 # the site opens on the welcome notebook (the root page keeps its config: the apps read it)
 venv/bin/python - site/index.html <<'PY'
 import sys

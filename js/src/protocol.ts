@@ -139,6 +139,9 @@ export interface EngineAssetsMsg {
   name?: string;
   offset?: number;
   size?: number;
+  /** a model the JupyterLite site serves: fetched by the page from this address (relative to the
+   * site's root) instead of arriving as message bytes */
+  url?: string;
 }
 
 export interface EngineCancelMsg {

@@ -129,6 +129,9 @@ class ModelCard:
     """``tiled``: image in, image out, tile by tile. ``global-lab``: the model sees the whole
     image's CIELab L at ``working_size`` and predicts a/b (colorize), recombined at full size."""
     working_size: int | None = None
+    site_url: str | None = None
+    """On a JupyterLite site whose wheel leaves the models out (``site-models.json``): the
+    model's address relative to the site's root; the page fetches it when a task first runs."""
 
     @property
     def is_chain(self) -> bool:
@@ -136,7 +139,7 @@ class ModelCard:
 
     @property
     def installed(self) -> bool:
-        return self.is_chain or (self.path is not None and self.path.is_file())
+        return self.is_chain or (self.path is not None and self.path.is_file()) or self.site_url is not None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description for the widget, the CLI and provenance records."""
@@ -288,6 +291,11 @@ def verify_bytes(card: ModelCard, data: bytes) -> bytes:
 
 def read_verified(card: ModelCard) -> bytes:
     """Read the model file and verify it; no byte reaches onnxruntime before this passes."""
+    if (card.path is None or not card.path.is_file()) and card.site_url is not None:
+        raise ModelNotFoundError(
+            f"model {card.id!r} is served by this JupyterLite site to the browser engine, "
+            "which fetches it itself; the kernel does not read it"
+        )
     if card.path is None or not card.path.is_file():
         raise ModelNotFoundError(
             f"model {card.id!r} is not installed ({card.file} is in none of "
@@ -327,6 +335,15 @@ def sample_image_path() -> Path:
     raise FileNotFoundError("the bundled sample image is missing from this installation")
 
 
+def _site_models() -> dict[str, Any]:
+    """The wheel's ``site-models.json`` (JupyterLite variant: models served by the site), or {}."""
+    listing = BUNDLED_DIR / "site-models.json"
+    if not listing.is_file():
+        return {}
+    data: dict[str, Any] = json.loads(listing.read_text(encoding="utf-8"))
+    return data
+
+
 class Catalog:
     """The manifest's cards plus the user's registered models."""
 
@@ -335,9 +352,12 @@ class Catalog:
         self.dirs = dirs
         self._lock = threading.Lock()
         self._cards: dict[str, ModelCard] = {}
+        site = _site_models()
         for entry in manifest.get("models", []):
             card = _card_from_json(entry)
-            self._cards[card.id] = replace(card, path=self._locate(card.file))
+            path = self._locate(card.file)
+            url = site["base"] + card.file if path is None and card.file in site.get("files", {}) else None
+            self._cards[card.id] = replace(card, path=path, site_url=url)
 
     @classmethod
     def load(cls, extra_dirs: Iterable[Path | str] = ()) -> Catalog:

@@ -3,7 +3,8 @@ opens on its welcome notebook, which runs with no setup cell (enhance-widget is 
 Pyodide kernel: no numpy, Pillow or onnxruntime there). A JPEG photo (EXIF-rotated) is uploaded
 through the file browser and every task whose default model the package ships runs on it in the
 browser engine; each result agrees with the kernel engine's on the same input, model and plan
-(computed here, in the same run) within 2/255. No request leaves 127.0.0.1. One screenshot per
+(computed here, in the same run) within 2/255. A task's model file is fetched from the site when
+that task first runs, not before. No request leaves 127.0.0.1. One screenshot per
 task: artifacts/lite-<task>.png."""
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
             ctx.route("**/*", net.route)
             pg = ctx.new_page()
             pg.set_default_timeout(120_000)
+            fetched: list[str] = []  # model files the page fetched from the site, in order
+            pg.on(
+                "request",
+                lambda r: (
+                    fetched.append(r.url.rsplit("/", 1)[1]) if "/enhance-widget-models/" in r.url else None
+                ),
+            )
             t0 = time.monotonic()
             pg.goto(f"{site}/")  # the site's front page opens the welcome notebook
             pg.wait_for_function(KERNEL_IDLE_JS, timeout=180_000)
@@ -139,8 +147,10 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
             pg.wait_for_function(KERNEL_IDLE_JS, timeout=60_000)
             out, _ = kernel_exec(pg, "w.load('photo.jpg'); print(w.engine, *w.source_size)")
             assert out.split() == ["browser", "64", "48"], out  # EXIF orientation applied (stored 48x64)
+            assert fetched == [], fetched  # no model bytes before a task runs
             for task, scale, model_id in runs:
                 tag = f"{task}{scale or ''}"
+                before = set(fetched)
                 setup = f"w.task = {task!r}; " + (f"w.scale = {scale}; " if scale else "") + "w.tile = '64'"
                 kernel_exec(pg, setup)
                 estimate = kernel_json(pg, "w.plan.get('seconds')")
@@ -150,6 +160,10 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
                 seconds = time.monotonic() - t_run
                 assert status == "done", kernel_json(pg, "w.error")
                 rec = kernel_json(pg, "w.result.record")
+                # this task's model files were fetched now (once), and nothing else
+                files = {CARDS[p["id"]]["file"] for p in rec["model"]["passes"]}
+                assert set(fetched) - before <= files and files <= set(fetched), (tag, fetched)
+                assert len(fetched) == len(set(fetched)), fetched
                 b64 = kernel_json(pg, "__import__('base64').b64encode(w.result.png).decode()")
                 pg.screenshot(path=str(ARTIFACTS / f"lite-{tag}.png"))
                 results[tag] = (model_id, rec, b64, seconds, estimate)

@@ -38,6 +38,28 @@ function bufferOf(view: DataView | ArrayBuffer): ArrayBuffer {
   return whole.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
 }
 
+/** The JupyterLite site's root: the page's `jupyter-config-data` names it (`baseUrl`); else the
+ * folder above the app's page (`<site>/lab/index.html`). */
+function siteRoot(): URL {
+  const el = document.getElementById("jupyter-config-data");
+  let base = "../";
+  try {
+    const cfg = JSON.parse(el?.textContent || "{}") as { baseUrl?: string };
+    if (cfg.baseUrl) base = cfg.baseUrl;
+  } catch {
+    // no readable config: the default above
+  }
+  return new URL(base, window.location.href);
+}
+
+/** A model the JupyterLite site serves, by its address relative to the site's root (same origin). */
+async function fetchSiteAsset(url: string): Promise<ArrayBuffer> {
+  const where = new URL(url, siteRoot());
+  const res = await fetch(where);
+  if (!res.ok) throw new Error(`the site did not serve ${where.pathname} (${res.status})`);
+  return res.arrayBuffer();
+}
+
 /** One asset arriving in pieces (see `engine-assets` in protocol.py): the pieces' own buffers,
  * kept as they came (the worker joins them: the main thread neither copies nor allocates them). */
 interface Incoming {
@@ -130,12 +152,26 @@ export class BrowserRunner {
         return;
       }
       const { name = "", offset = 0, size = 0 } = msg;
-      const buf = buffers[0];
-      if (!buf) throw new Error(`asset ${name} arrived without its bytes`);
       if (this.incomingJob !== run.job) {
         this.incoming = new Map();
         this.incomingJob = run.job;
       }
+      if (msg.url) {
+        // a model the JupyterLite site serves: fetched now, when a task first runs with it
+        const part: Incoming = { pieces: [], got: 0, size: Number.POSITIVE_INFINITY };
+        this.incoming.set(name, part);
+        fetchSiteAsset(msg.url)
+          .then((bytes) => {
+            if (this.pending !== run) return;
+            part.pieces.push(bytes);
+            part.got = part.size = bytes.byteLength;
+            this.maybeStart(run, msg.names);
+          })
+          .catch((err: unknown) => this.fail(run, err));
+        return;
+      }
+      const buf = buffers[0];
+      if (!buf) throw new Error(`asset ${name} arrived without its bytes`);
       let part = this.incoming.get(name);
       if (!part) {
         part = { pieces: [], got: 0, size };
@@ -146,24 +182,37 @@ export class BrowserRunner {
       }
       part.pieces.push(bufferOf(buf));
       part.got += buf.byteLength;
-      const complete = msg.names.every((n) => {
-        const p = this.incoming.get(n);
-        return p !== undefined && p.got >= p.size;
-      });
-      if (!complete) return;
-      this.pending = null;
-      const assets = new Map<string, ArrayBuffer[]>();
-      for (const n of msg.names) assets.set(n, this.incoming.get(n)?.pieces ?? []);
-      this.incoming = new Map();
-      this.incomingJob = null;
+      this.maybeStart(run, msg.names);
+    } catch (err) {
+      this.fail(run, err);
+    }
+  }
+
+  /** Start the run once every asset of the answer is complete. */
+  private maybeStart(run: EngineRunMsg & { build: string }, names: string[]): void {
+    const complete = names.every((n) => {
+      const p = this.incoming.get(n);
+      return p !== undefined && p.got >= p.size;
+    });
+    if (!complete) return;
+    this.pending = null;
+    const assets = new Map<string, ArrayBuffer[]>();
+    for (const n of names) assets.set(n, this.incoming.get(n)?.pieces ?? []);
+    this.incoming = new Map();
+    this.incomingJob = null;
+    try {
       this.start(run, assets);
     } catch (err) {
-      this.pending = null;
-      this.incoming = new Map();
-      this.incomingJob = null;
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.host.send({ kind: "engine-error", job: run.job, type: "Error", message: e.message });
+      this.fail(run, err);
     }
+  }
+
+  private fail(run: EngineRunMsg, err: unknown): void {
+    this.pending = null;
+    this.incoming = new Map();
+    this.incomingJob = null;
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.host.send({ kind: "engine-error", job: run.job, type: "Error", message: e.message });
   }
 
   /** Every asset is here: hand them to the worker (transferred, so nothing is copied on the main

@@ -118,8 +118,18 @@ def engine_run(job: int, plan: Any, cards: list[Any], options: Any, image: dict[
     }
 
 
-def asset_bytes(name: str, cards: list[Any]) -> bytes:
-    """The bytes of one asset a view asked for: the worker, a wasm build or a model (by sha256)."""
+@dataclass(frozen=True)
+class SiteAsset:
+    """A model the JupyterLite site serves (``card.site_url``): the page fetches it itself, so its
+    bytes are downloaded only when a task first runs with it (the worker checks its sha256)."""
+
+    url: str
+    size: int
+
+
+def asset_bytes(name: str, cards: list[Any]) -> bytes | SiteAsset:
+    """The bytes of one asset a view asked for: the worker, a wasm build or a model (by sha256);
+    a model the site serves: where the page fetches it."""
     if name in ASSET_FILES:
         path = STATIC / ASSET_FILES[name]
         if not path.is_file():
@@ -129,12 +139,14 @@ def asset_bytes(name: str, cards: list[Any]) -> bytes:
 
     for card in cards:
         if card.sha256 == name:
+            if card.site_url is not None and (card.path is None or not card.path.is_file()):
+                return SiteAsset(card.site_url, int(card.size_bytes or 0))
             return read_verified(card)
     raise EnhanceError(f"no model with sha256 {name[:16]}... in this job")
 
 
 def asset_messages(
-    job: int, view: str, names: list[str], blobs: list[bytes]
+    job: int, view: str, names: list[str], blobs: list[bytes | SiteAsset]
 ) -> list[tuple[dict[str, Any], list[bytes]]]:
     """The ``engine-assets`` messages for ``names``: each asset in pieces of at most
     :data:`ASSET_CHUNK` bytes, in order, one buffer a message (the page puts them together); one
@@ -145,6 +157,10 @@ def asset_messages(
         return [({"kind": P.ENGINE_ASSETS, "job": job, "view": view, "names": []}, [])]
     out: list[tuple[dict[str, Any], list[bytes]]] = []
     for name, data in zip(names, blobs, strict=True):
+        if isinstance(data, SiteAsset):  # no bytes: the page fetches it from the site (relative URL)
+            base = {"kind": P.ENGINE_ASSETS, "job": job, "view": view, "names": names, "name": name}
+            out.append(({**base, "offset": 0, "size": data.size, "url": data.url}, []))
+            continue
         for offset in range(0, max(len(data), 1), ASSET_CHUNK):
             content = {
                 "kind": P.ENGINE_ASSETS,

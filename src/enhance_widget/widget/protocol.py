@@ -62,7 +62,9 @@ ENGINE_ASSETS: Final = "engine-assets"
 ``offset`` of asset ``name`` (``size`` bytes in all; at most ``browser.ASSET_CHUNK`` a message);
 ``names`` lists every asset of this answer ("worker", "wasm", "wasm-webgpu" or a model's sha256),
 each sent in order, so the page starts the run once all of them are complete. Where the page
-lacks nothing: one ``{"kind", "job", "view", "names": []}`` without buffers."""
+lacks nothing: one ``{"kind", "job", "view", "names": []}`` without buffers. A model that a
+JupyterLite site serves comes as ``{..., "name", "offset": 0, "size", "url"}`` without buffers: the
+page fetches it from ``url`` (relative to the site's root) when a task first runs with it."""
 ENGINE_CANCEL: Final = "engine-cancel"
 """``{"kind", "job"}``: stop the browser engine within one tile."""
 
