@@ -367,6 +367,13 @@ def test_model_list_shows_size_speed_license_and_missing_models(photo: Path) -> 
     assert default["installed"] and default["size_mb"] == 1.7 and default["license"] == "Apache-2.0"
     assert default["s_per_mpx"] == round(catalog().get("span-x2").cost.ms_per_mpx / 1000, 1)
     assert by_id["idealo-psnr-small-x4"]["size_mb"] == 10.5  # a chain counts its model once
+    for m in w.models:  # the whole licence goes along; research-only terms are flagged for the view
+        card = catalog().get(m["id"])
+        assert m["license_full"] == card.license
+        assert m["research_only"] == ("non-commercial" in card.license.lower())
+    colorize = catalog().default_for("colorize", None)
+    if "non-commercial" in colorize.license.lower():
+        assert by_id[colorize.id]["research_only"] is True
     missing = [m for m in w.models if not m["installed"]]
     for m in missing:  # large models not on this machine say they are optional and how to get them
         needs = next(c for c in catalog().resolve_chain(catalog().get(m["id"])) if not c.installed)

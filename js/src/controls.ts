@@ -46,6 +46,7 @@ export class Controls {
   private readonly quality: HTMLSelectElement;
   private readonly modelSel: HTMLSelectElement;
   private readonly modelInfo = h("p", { class: "ew-model-info" });
+  private readonly termsNote = h("p", { class: "ew-terms", role: "note", hidden: true });
   private readonly tile: HTMLSelectElement;
   private readonly overlap: HTMLInputElement;
   private readonly format: HTMLSelectElement;
@@ -141,7 +142,7 @@ export class Controls {
     ]);
     this.element = h("div", { class: "ew-controls" }, [
       this.taskGroup,
-      h("div", { class: "ew-task-row" }, [this.taskOptions, this.colourWarning]),
+      h("div", { class: "ew-task-row" }, [this.taskOptions, this.colourWarning, this.termsNote]),
       h("div", { class: "ew-actions" }, [
         h("div", { class: "ew-group" }, [this.open, this.run, this.cancel]),
         h("div", { class: "ew-group ew-keep", role: "group", "aria-label": "Keep the result" }, [
@@ -288,7 +289,17 @@ export class Controls {
     const info = m.get("models").find((x: ModelInfo) => x.id === shown);
     setText(
       this.modelInfo,
-      info ? `Model: ${info.title} (${info.id}) · ${info.size_mb} MB · licence: ${info.license}` : "",
+      info
+        ? `Model: ${info.title} (${info.id}) · ${info.size_mb} MB · licence: ${info.license_full ?? info.license}`
+        : "",
+    );
+    // a model for research / non-commercial use only says so where the task is chosen, not only in Advanced
+    this.termsNote.hidden = !info?.research_only;
+    setText(
+      this.termsNote,
+      info?.research_only
+        ? `${info.title}: for research / non-commercial use only (its training photos' terms; licence in Advanced).`
+        : "",
     );
     const tile = m.get("tile");
     const tiles = TILE_CHOICES.includes(tile) ? TILE_CHOICES : [...TILE_CHOICES, tile];

@@ -167,6 +167,10 @@ export interface ModelInfo {
   task: string;
   scale: number;
   license: string;
+  /** the manifest's whole licence text (the short one above stops at the first clause) */
+  license_full?: string;
+  /** the licence limits the model to research / non-commercial use */
+  research_only?: boolean;
   user: boolean;
   installed: boolean;
   install_hint: string | null;

@@ -297,6 +297,14 @@ def test_each_task_shows_its_own_controls_and_runs(page: Any, lab: LabServer) ->
         if t["id"] == "colorize":  # the sample is a colour photo: its colours would be replaced
             warning = root.locator(".ew-colour-warning")
             assert warning.is_visible() and "already has colours" in warning.inner_text()
+        model = kernel_json(page, "[m for m in w.models if m['id'] == w.plan['model']][0]")
+        terms = root.locator(".ew-terms")
+        assert terms.is_visible() == model["research_only"], model
+        if model["research_only"]:  # said where the task is chosen, and in full in Advanced
+            assert "research / non-commercial use only" in terms.inner_text()
+            root.locator(".ew-advanced > summary").click()
+            assert model["license_full"] in root.locator(".ew-model-info").inner_text()
+            root.locator(".ew-advanced > summary").click()
         _press(page, "Run")
         _phase(page, "done")
         assert _status(page).startswith("Done in"), _status(page)

@@ -31,6 +31,8 @@ def model_options() -> list[dict[str, Any]]:
                 "task": card.task,
                 "scale": card.scale,
                 "license": card.license.split(";")[0].split(" (")[0],
+                "license_full": card.license,
+                "research_only": _research_only(card.license),
                 "user": card.user,
                 "installed": not missing,
                 "install_hint": missing[0].install_hint if missing else None,
@@ -39,6 +41,12 @@ def model_options() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _research_only(license_text: str) -> bool:
+    """Whether a model's licence limits it to research / non-commercial use (said in the view)."""
+    text = license_text.lower()
+    return "non-commercial" in text or "noncommercial" in text or "research/non-commercial" in text
 
 
 def task_options() -> list[dict[str, Any]]:
