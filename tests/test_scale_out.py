@@ -343,3 +343,25 @@ def test_the_package_imports_without_dask() -> None:
     p = subprocess.run([sys.executable, "-c", BLOCKED], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["enhance_widget.batch", "enhance_widget.dask_array"]
+
+
+def test_the_cli_runs_a_folder_on_a_cluster_by_its_scheduler_address(client: Any, tmp_path: Path) -> None:
+    paths = write_images(tmp_path / "in", n=3)
+    corrupt_png(tmp_path / "in" / "zz-broken.png")
+    cmd = [
+        sys.executable,
+        "-m",
+        "enhance_widget.cli",
+        "batch",
+        str(tmp_path / "in"),
+        "-o",
+        str(tmp_path / "out"),
+    ]
+    cmd += ["--task", "restore", "--model", FAST["model"], "--scheduler", client.scheduler.address, "--quiet"]
+    p = subprocess.run([*cmd, "--send", "bytes"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr  # one input failed; the others are done
+    assert "3 done, 0 skipped (verified), 1 failed" in p.stdout
+    assert "zz-broken.png: ImageDecodeError" in p.stderr
+    for path in paths:
+        written = np.asarray(Image.open(tmp_path / "out" / f"{path.stem}_restore.png"))
+        np.testing.assert_array_equal(written, enhance(path, **FAST).array)
