@@ -7,6 +7,7 @@
 
 import type { EngineAssetsMsg } from "../protocol";
 import { probeGpu, wantsGpu } from "./gpu";
+import { fetchSiteAsset } from "./site";
 import type { EngineCard, FromWorker, ImageKind, PlanSpec, ProviderChoice, ToWorker } from "./types";
 
 /**
@@ -36,28 +37,6 @@ function bufferOf(view: DataView | ArrayBuffer): ArrayBuffer {
   if (whole instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === whole.byteLength)
     return whole;
   return whole.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer;
-}
-
-/** The JupyterLite site's root: the page's `jupyter-config-data` names it (`baseUrl`); else the
- * folder above the app's page (`<site>/lab/index.html`). */
-function siteRoot(): URL {
-  const el = document.getElementById("jupyter-config-data");
-  let base = "../";
-  try {
-    const cfg = JSON.parse(el?.textContent || "{}") as { baseUrl?: string };
-    if (cfg.baseUrl) base = cfg.baseUrl;
-  } catch {
-    // no readable config: the default above
-  }
-  return new URL(base, window.location.href);
-}
-
-/** A model the JupyterLite site serves, by its address relative to the site's root (same origin). */
-async function fetchSiteAsset(url: string): Promise<ArrayBuffer> {
-  const where = new URL(url, siteRoot());
-  const res = await fetch(where);
-  if (!res.ok) throw new Error(`the site did not serve ${where.pathname} (${res.status})`);
-  return res.arrayBuffer();
 }
 
 /** One asset arriving in pieces (see `engine-assets` in protocol.py): the pieces' own buffers,
