@@ -150,14 +150,14 @@ def enhance(
             "mode": buf.out_mode,
             "dtype": buf.dtype,
             "file": buf.path.name if buf.path else None,
-            "pixels_sha256": pixels_sha256(np.ascontiguousarray(buf.rgb).tobytes()),
+            "pixels_sha256": pixels_sha256(np.ascontiguousarray(buf.rgb).data),  # no copy
             "notes": buf.notes,
         },
         output={
             "size": [int(array.shape[1]), int(array.shape[0])],
             "mode": buf.out_mode,
             "dtype": str(array.dtype),
-            "pixels_sha256": pixels_sha256(np.ascontiguousarray(array).tobytes()),
+            "pixels_sha256": pixels_sha256(np.ascontiguousarray(array).data),
         },
     )
     return Result(array=array, record=record, source=buf)

@@ -25,7 +25,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def pixels_sha256(data: bytes) -> str:
+def pixels_sha256(data: bytes | memoryview) -> str:
+    """sha256 of pixel bytes; a memoryview (``np.ascontiguousarray(a).data``) avoids a copy."""
     return hashlib.sha256(data).hexdigest()
 
 
