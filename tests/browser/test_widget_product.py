@@ -442,7 +442,7 @@ LAYOUT_JS = """
 """
 
 
-@pytest.mark.parametrize("width", [700, 360])
+@pytest.mark.parametrize("width", [700, 360, 320])
 def test_layout_holds_in_a_narrow_column(page: Any, width: int) -> None:
     _task(page, "restore")
     # the result on screen (an upscale) says so once the task no longer matches it
