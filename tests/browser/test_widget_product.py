@@ -433,7 +433,7 @@ LAYOUT_JS = """
       const inside = r.left >= box.left - 0.5 && r.right <= box.right + 0.5
         && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5;
       if (!inside) out.push(`${name} ${r.left}-${r.right} of ${box.left}-${box.right}`);
-      const text = !["SELECT", "INPUT"].includes(el.tagName) && !el.classList.contains("ew-label");
+      const text = !["SELECT", "INPUT"].includes(el.tagName);
       if (text && el.scrollWidth > el.clientWidth + 1) out.push(`clipped: ${name}`);
     }
     ok({ width: box.width, outside: out });
