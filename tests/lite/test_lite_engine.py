@@ -167,14 +167,16 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
                 b64 = kernel_json(pg, "__import__('base64').b64encode(w.result.png).decode()")
                 pg.screenshot(path=str(ARTIFACTS / f"lite-{tag}.png"))
                 results[tag] = (model_id, rec, b64, seconds, estimate)
-            # Cancel: x4 of the sample in 48-px tiles, cancelled once two tiles are done, stops after the tile in
-            # flight (a WASM session.run cannot be interrupted): at most one more tile
+            # Cancel: x4 of the sample in 48-px tiles, cancelled once two tiles are done, stops
+            # after the tile in flight (a WASM session.run cannot be interrupted): one more at most
             kernel_exec(pg, "w.task = 'upscale'; w.scale = 4; w.tile = '48'; w.load(sample())")
             kernel_exec(pg, "w.run()")
             while int(kernel_json(pg, "w.progress.get('done', 0)")) < 2:
                 time.sleep(0.05)
             t_cancel = time.monotonic()
-            out, _ = kernel_exec(pg, "print(w.progress.get('done'), w.progress.get('total')); _c = w.cancel()")
+            out, _ = kernel_exec(
+                pg, "print(w.progress.get('done'), w.progress.get('total')); _c = w.cancel()"
+            )
             assert _wait_status(pg, 60) == "cancelled"
             cancel_s = time.monotonic() - t_cancel
             done_at_cancel, total = (int(v) for v in out.split())
