@@ -22,7 +22,7 @@ from .progress import CallbackProgress, CancelToken, Progress, TileEvent
 from .provenance import pixels_sha256, run_record
 from .result import Result
 from .runtimes import Runtime
-from .runtimes.ort import RuntimeOptions, get_runtime
+from .runtimes.ort import RuntimeOptions, load_runtime
 from .runtimes.tta import TtaRuntime
 
 _default_scale = default_scale  # batch.py and dask_array.py import it from here
@@ -100,9 +100,11 @@ def enhance(
     pass_cards = list(plan.cards)
     if card.pipeline == "global-lab":
         buf = with_colour_output(buf)
-    options = RuntimeOptions.from_env() if threads is None else RuntimeOptions(intra_op_threads=threads)
+    options = RuntimeOptions.from_env()
+    if threads is not None:
+        options = replace(options, intra_op_threads=threads)
     t_load = time.perf_counter()
-    runtimes: list[Runtime] = [get_runtime(c, options) for c in pass_cards]
+    runtimes: list[Runtime] = [load_runtime(c, options) for c in pass_cards]
     if plan.tta:
         runtimes = [TtaRuntime(rt, c) for rt, c in zip(runtimes, pass_cards, strict=True)]
     load_ms = (time.perf_counter() - t_load) * 1000
@@ -136,7 +138,7 @@ def enhance(
             "quality": quality,
         },
         runtime={
-            "name": "onnxruntime",
+            "name": getattr(runtimes[0], "name", "onnxruntime"),
             "version": getattr(runtimes[0], "version", ""),
             "provider": runtimes[0].provider,
             "deterministic": options.deterministic,

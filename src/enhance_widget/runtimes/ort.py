@@ -12,6 +12,7 @@ import numpy as np
 
 from ..catalog import ModelCard, read_verified
 from ..errors import Cancelled, ModelFormatError
+from . import Runtime
 
 _FLOAT_TYPES = {"tensor(float)"}
 
@@ -24,11 +25,15 @@ class RuntimeOptions:
     inter_op_threads: int | None = None
     providers: tuple[str, ...] | None = None
     deterministic: bool = True
+    engine: str = "onnxruntime"
+    """``onnxruntime`` (default), ``torch`` or ``torch-fp16`` (PyTorch runs the same ONNX graph:
+    for GPUs that have PyTorch but no onnxruntime-gpu; see ``runtimes/torch_rt.py``)."""
 
     @classmethod
     def from_env(cls) -> RuntimeOptions:
         threads = os.environ.get("ENHANCE_WIDGET_THREADS")
-        return cls(intra_op_threads=int(threads) if threads else None)
+        engine = os.environ.get("ENHANCE_WIDGET_RUNTIME", "onnxruntime")
+        return cls(intra_op_threads=int(threads) if threads else None, engine=engine)
 
 
 def available_providers() -> list[str]:
@@ -89,6 +94,8 @@ def check_graph(card: ModelCard, inputs: list[Any], outputs: list[Any]) -> None:
 
 class OrtRuntime:
     """An onnxruntime session for one model; sessions are cached and reused across runs."""
+
+    name = "onnxruntime"
 
     def __init__(self, card: ModelCard, options: RuntimeOptions | None = None) -> None:
         import onnxruntime as ort
@@ -159,6 +166,60 @@ def get_runtime(card: ModelCard, options: RuntimeOptions | None = None) -> OrtRu
     return rt
 
 
+_torch_cache: dict[_CacheKey, Runtime] = {}
+
+
+def load_runtime(card: ModelCard, options: RuntimeOptions | None = None) -> Runtime:
+    """The runtime ``options.engine`` names: an onnxruntime session (cached), or PyTorch."""
+    options = options or RuntimeOptions.from_env()
+    if options.engine == "onnxruntime":
+        return get_runtime(card, options)
+    if options.engine not in ("torch", "torch-fp16"):
+        raise ValueError(f"unknown runtime {options.engine!r}; use onnxruntime, torch or torch-fp16")
+    from .torch_rt import TorchRuntime
+
+    key = (card.sha256, str(card.path), 0, 0, options)
+    with _cache_lock:
+        rt = _torch_cache.get(key)
+    if rt is None:
+        rt = TorchRuntime(card, fp16=options.engine == "torch-fp16")
+        with _cache_lock:
+            _torch_cache[key] = rt
+    return rt
+
+
+def installed_onnxruntime_dists() -> list[str]:
+    """Which onnxruntime distributions are installed (they share one import name and clash)."""
+    from importlib import metadata
+
+    found = []
+    for dist in ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino"):
+        try:
+            metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
+
+
+def gpu_setup_problem() -> str | None:
+    """A sentence saying why CUDA is not used although onnxruntime-gpu is installed, or None."""
+    dists = installed_onnxruntime_dists()
+    if "onnxruntime-gpu" not in dists:
+        return None
+    if "onnxruntime" in dists:
+        return (
+            "both onnxruntime and onnxruntime-gpu are installed and overwrite each other's files; run "
+            "'pip uninstall -y onnxruntime onnxruntime-gpu' then 'pip install onnxruntime-gpu'"
+        )
+    if "CUDAExecutionProvider" not in available_providers():
+        return (
+            "onnxruntime-gpu is installed but its CUDA provider did not load (CUDA 12/13 and cuDNN 9 needed)"
+        )
+    return None
+
+
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _torch_cache.clear()

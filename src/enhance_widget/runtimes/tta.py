@@ -19,6 +19,7 @@ class TtaRuntime:
         self.inner = inner
         self.card = card
         self.provider = inner.provider
+        self.name = getattr(inner, "name", "onnxruntime")
         self.version = getattr(inner, "version", "")
         self._axes = (1, 2) if card.layout == "NHWC" else (2, 3)
 
