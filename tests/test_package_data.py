@@ -64,3 +64,23 @@ def test_widget_max_pixels_applies_to_the_run(monkeypatch: pytest.MonkeyPatch, t
     w.run()
     assert w.wait(120) and w.status == "done", w.error
     assert w.result.size == (96, 80)
+
+
+def test_build_hook_ships_exactly_the_bundled_models_or_lists_them_for_a_lite_site() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hatch_build", ROOT / "hatch_build.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    bundled = {e["file"] for e in manifest["models"] if e.get("bundled") and e.get("file")}
+    wheel = hook.bundled_files(ROOT)
+    assert {Path(v).name for v in wheel.values() if v.endswith(".onnx")} == bundled
+    assert "enhance_widget/_bundled/eval/coffee.png" in wheel.values()
+    site = hook.bundled_files(ROOT, site=True)
+    assert not [v for v in site.values() if v.endswith(".onnx")]  # the site serves them instead
+    listing_src = next(k for k, v in site.items() if v.endswith("site-models.json"))
+    listing = json.loads(Path(listing_src).read_text())
+    assert listing["base"] == hook.SITE_MODELS_DIR
+    assert listing["files"] == {f: (ROOT / "models" / f).stat().st_size for f in bundled}
