@@ -34,3 +34,18 @@ def test_a_model_without_browser_figures_uses_the_measured_median_factor() -> No
     assert engine_seconds(tta, "browser") == pytest.approx(
         expected + 7 * (expected - bare.cost.load_ms * BROWSER_FACTOR / 1000)
     )
+
+
+def test_a_run_of_a_model_without_cost_figures_does_not_skew_other_estimates() -> None:
+    from enhance_widget.widget import planview
+
+    planview.reset_calibration()
+    try:
+        before = planview.estimate_seconds("colorize-unet", "browser", 10.0)
+        load = planview.load_seconds("esrgan-slim-x2")
+        planview.record_run("esrgan-slim-x2", "browser", load, 2.5, 0.1)  # no compute planned
+        assert planview.estimate_seconds("colorize-unet", "browser", 10.0) == before
+        planview.record_run("colorize-unet", "browser", 10.0, 20.0, 0.0)  # a real measurement
+        assert planview.estimate_seconds("ffdnet-color", "browser", 10.0)[1] is True
+    finally:
+        planview.reset_calibration()

@@ -185,11 +185,13 @@ def record_run(
 ) -> None:
     """Re-calibrate from one finished run: ``planned_s`` is the planner's raw estimate (load
     included), ``measured_s`` the wall time from Run to Done, ``measured_load_s`` its model load."""
-    compute = max(planned_s - load_seconds(model_id), 1e-3)
+    compute = planned_s - load_seconds(model_id)
     key = (model_id, engine)
     with _calibration_lock:
-        _calibration[key] = _machine[engine] = max(measured_s - measured_load_s, 1e-3) / compute
         _loaded.add(key)
+        if compute < 1e-3:  # a model without cost figures says nothing about this machine's speed
+            return
+        _calibration[key] = _machine[engine] = max(measured_s - measured_load_s, 1e-3) / compute
 
 
 def reset_calibration() -> None:
