@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from tests.browser.lab import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, REPO, NetworkLog, free_port, require_browser
-from tests.browser.pagetools import KERNEL_IDLE_JS, kernel_exec, kernel_json, widget
+from tests.browser.pagetools import KERNEL_IDLE_JS, add_cell, kernel_exec, kernel_json, widget
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SITE = Path(os.environ.get("ENHANCE_WIDGET_LITE_SITE", REPO / "build" / "lite" / "site"))
@@ -182,6 +182,14 @@ def test_lite_welcome_notebook_runs_every_task_on_an_uploaded_jpeg(site: str, tm
             done_at_cancel, total = (int(v) for v in out.split())
             after = int(kernel_json(pg, "w.progress.get('done', 0)"))
             assert after <= done_at_cancel + 1 < total, (done_at_cancel, after, total)
+            # a run asked for in the cell that first shows the widget (before any view exists)
+            # starts when the view appears
+            add_cell(pg, "w2 = EnhanceWidget(sample(), scale=2, tile='64'); w2.run(); w2")
+            end = time.monotonic() + 300
+            while kernel_json(pg, "globals().get('w2') is not None and w2.status") not in ("done", "error"):
+                assert time.monotonic() < end, kernel_json(pg, "w2.progress")
+                time.sleep(0.5)
+            assert kernel_json(pg, "[w2.status, list(w2.result.size)]") == ["done", [320, 240]]
             total_s = time.monotonic() - t0
         finally:
             browser.close()
