@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from enhance_widget.catalog import BROWSER_FACTOR, Cost, catalog
+from enhance_widget.catalog import BROWSER_FACTOR, BROWSER_RUN_S, Cost, catalog
 from enhance_widget.planning import engine_seconds, make_plan, plan_for
 
 
@@ -18,7 +18,8 @@ def test_browser_estimate_uses_the_models_browser_cost() -> None:
     card = plan.cards[0]
     assert card.cost.browser_ms_per_mpx is not None and card.cost.browser_load_ms is not None
     compute = sum(p.seconds for p in plan.passes) * card.cost.browser_ms_per_mpx / card.cost.ms_per_mpx
-    assert engine_seconds(plan, "browser") == pytest.approx(compute + card.cost.browser_load_ms / 1000)
+    expected = compute + card.cost.browser_load_ms / 1000 + BROWSER_RUN_S
+    assert engine_seconds(plan, "browser") == pytest.approx(expected)
     assert engine_seconds(plan, "browser") > 5 * plan.seconds  # WASM is several times slower
 
 
@@ -26,14 +27,11 @@ def test_a_model_without_browser_figures_uses_the_measured_median_factor() -> No
     card = catalog().get("esrgan-slim-x2")
     bare = replace(card, cost=Cost(card.cost.bytes_per_px, card.cost.ms_per_mpx, card.cost.load_ms))
     plan = make_plan((200, 100), bare, [bare], tile=64)
-    expected = (
-        sum(p.seconds for p in plan.passes) * BROWSER_FACTOR + bare.cost.load_ms * BROWSER_FACTOR / 1000
-    )
-    assert engine_seconds(plan, "browser") == pytest.approx(expected)
+    compute = sum(p.seconds for p in plan.passes) * BROWSER_FACTOR
+    fixed = bare.cost.load_ms * BROWSER_FACTOR / 1000 + BROWSER_RUN_S
+    assert engine_seconds(plan, "browser") == pytest.approx(compute + fixed)
     tta = make_plan((200, 100), bare, [bare], tile=64, tta=True)
-    assert engine_seconds(tta, "browser") == pytest.approx(
-        expected + 7 * (expected - bare.cost.load_ms * BROWSER_FACTOR / 1000)
-    )
+    assert engine_seconds(tta, "browser") == pytest.approx(8 * compute + fixed)
 
 
 def test_a_run_of_a_model_without_cost_figures_does_not_skew_other_estimates() -> None:

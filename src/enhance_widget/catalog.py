@@ -91,6 +91,10 @@ class Cost:
 BROWSER_FACTOR = 12.0
 """Browser engine (WASM) / kernel engine time for a model without its own browser figures: the
 median of the measured models (5-15x; benchmarks/lite_figures.py)."""
+BROWSER_RUN_S = 1.0
+"""What every browser-engine run costs besides the model: the plan and the image to the page,
+decode, PNG encode, the result back to Python (a 64x48 restore takes 1.1-2.2 s in JupyterLite
+here, its model 0.01 s: tests/lite/test_lite_engine.py)."""
 
 
 @dataclass(frozen=True)

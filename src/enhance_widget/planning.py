@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from .catalog import BROWSER_FACTOR, ModelCard, catalog
+from .catalog import BROWSER_FACTOR, BROWSER_RUN_S, ModelCard, catalog
 from .progress import Box
 from .tiling import TilingStrategy, axis_starts, core_bounds, strategy_for
 
@@ -305,7 +305,8 @@ def make_plan(
 def engine_seconds(plan: Plan, engine: str) -> float:
     """The plan's time estimate on ``engine``: ``plan.seconds`` for the kernel engine; for the
     browser engine (onnxruntime-web, WASM) each pass scaled by its model's measured browser cost,
-    and the browser's load (model bytes to the page, session) instead of the kernel's."""
+    and the browser's load (model bytes to the page, session) instead of the kernel's, plus what
+    every browser run costs besides the model (:data:`~enhance_widget.catalog.BROWSER_RUN_S`)."""
     if engine != "browser" or not plan.cards:
         return plan.seconds
     unique = {c.id: c for c in plan.cards}.values()
@@ -314,7 +315,7 @@ def engine_seconds(plan: Plan, engine: str) -> float:
         (c.cost.browser_load_ms if c.cost.browser_load_ms is not None else c.cost.load_ms * BROWSER_FACTOR)
         for c in unique
     )
-    return compute * (8 if plan.tta else 1) + load / 1000
+    return compute * (8 if plan.tta else 1) + load / 1000 + BROWSER_RUN_S
 
 
 # --- model choice: the one place that turns (task, scale, model, quality) into cards and a plan ----
