@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (cd js && npm run --silent check && npm run --silent build)  # tsc --noEmit, biome; a fresh bundle
-.venv/bin/ruff check src tests benchmarks models/recipes scripts
-.venv/bin/ruff format --check src tests benchmarks models/recipes scripts
+.venv/bin/ruff check src tests benchmarks models/recipes training scripts
+.venv/bin/ruff format --check src tests benchmarks models/recipes training scripts
 .venv/bin/mypy
 bash scripts/build_lite.sh  # offline JupyterLite site for tests/lite (PyPI/npm only while building)
 .venv/bin/pytest -q "$@"

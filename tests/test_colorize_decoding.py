@@ -1,4 +1,4 @@
-"""The colorize recipe's decoding rewrite (models/recipes/colorize/bayes_decode.py) on a small graph.
+"""The colorize recipe's decoding rewrite (training/colorize/bayes_decode.py) on a small graph.
 
 A stand-in for a raw export (L -> 1x1 "head" Conv -> Softmax -> "decode" Conv -> 2x Resize) with
 random weights is rewritten and run with onnxruntime; the result must equal a direct numpy
@@ -19,7 +19,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "colorize"))
 from bayes_decode import bin_centres, ciede2000_cost, rewrite  # noqa: E402
 from ensemble import weights_to_fp16, weights_to_int8  # noqa: E402
 

@@ -13,7 +13,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "colorize"))
 from ensemble import merge_repeated_nodes  # noqa: E402
 
 

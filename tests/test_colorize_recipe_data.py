@@ -1,4 +1,4 @@
-"""The colorize recipe's training-set guards (models/recipes/colorize/prepare_data.py): extra photo
+"""The colorize recipe's training-set guards (training/colorize/prepare_data.py): extra photo
 folders must be declared in sources.tsv, and a photo that is a copy of a BSD100 image (held-out or
 calibration) is recognised by its average hash even after resizing and JPEG re-encoding."""
 
@@ -14,7 +14,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 BSD100 = ROOT.parent / "shared" / "datasets" / "sr-benchmark" / "BSD100"
-sys.path.insert(0, str(ROOT / "models" / "recipes" / "colorize"))
+sys.path.insert(0, str(ROOT / "training" / "colorize"))
 from prepare_data import NEAR_BITS, bits_from_nearest, bsd100_hashes, list_extra  # noqa: E402
 
 needs_bsd = pytest.mark.skipif(not BSD100.is_dir(), reason=f"BSD100 not found at {BSD100}")

@@ -1,4 +1,4 @@
-"""The colorize recipe's TensorFlow.js graph reader (models/recipes/colorize/tfjs_graph.py).
+"""The colorize recipe's TensorFlow.js graph reader (training/colorize/tfjs_graph.py).
 
 A small tfjs graph model is written here (model.json + one .bin shard, float16-quantized filters,
 NHWC/HWIO layouts as the tfjs converter writes them). The weight loader must give back the same
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "recipes" / "colorize"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training" / "colorize"))
 from tfjs_weights import load_weights, same_pad
 
 

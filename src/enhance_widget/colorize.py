@@ -1,6 +1,6 @@
 """Colorization inference math (numpy + Pillow only, runtime-agnostic).
 
-The colorization model (``models/colorize-unet.onnx``, recipe in ``models/recipes/colorize/``)
+The colorization model (``models/colorize-unet.onnx``, recipe in ``training/colorize/``)
 predicts the CIELab chroma channels *a* and *b* from the lightness *L*:
 
 * input  ``"L"``:  float32 ``N x 1 x h x w``, CIELab ``L / 100`` (0..1); ``h`` and ``w`` multiples

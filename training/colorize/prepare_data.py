@@ -30,7 +30,7 @@ early stopping and for choosing the decoding parameters; never BSD100 img_001..0
 
 Usage::
 
-    python models/recipes/colorize/prepare_data.py --out .colorize-data/train4-224.npz --val-source bsd100-021-100
+    python training/colorize/prepare_data.py --out .colorize-data/train4-224.npz --val-source bsd100-021-100
 """
 
 from __future__ import annotations

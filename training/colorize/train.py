@@ -17,7 +17,7 @@ the decoding), ``backbone.py`` (``--detector``: the U-Net plus a frozen detector
 
 Device::
 
-    python models/recipes/colorize/train.py --data .colorize-data/train2-256.npz --out $OUT
+    python training/colorize/train.py --data .colorize-data/train2-256.npz --out $OUT
 
 Checkpoints: after every epoch ``ckpt_model.pt`` (weights fp32, EMA fp16) and ``ckpt_state.pt``
 (AdamW moments, step, RNG states, log, best), each under the device's 16 MiB per-file return limit;
@@ -25,7 +25,7 @@ Checkpoints: after every epoch ``ckpt_model.pt`` (weights fp32, EMA fp16) and ``
 
 Export / re-calibrate on CPU from a run folder (``best_ema_fp16.pt`` or ``final_ema_fp16.pt``)::
 
-    python models/recipes/colorize/train.py --data ... --export-only --weights DIR/best_ema_fp16.pt \
+    python training/colorize/train.py --data ... --export-only --weights DIR/best_ema_fp16.pt \
         --out DIR [--alpha A --temperature T --scale S]
 """
 

@@ -19,7 +19,7 @@ Writes ``heldout_metrics.json`` and ``heldout_table.md`` beside this file.
 
 Usage::
 
-    python models/recipes/colorize/evaluate.py --model models/colorize-unet.onnx
+    python training/colorize/evaluate.py --model models/colorize-unet.onnx
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from enhance_widget.colorize import colorize_array, colourfulness, lab_to_rgb, rgb_to_lab  # noqa: E402
 

@@ -8,7 +8,7 @@ check for those.
 
 Usage::
 
-    python models/recipes/colorize/fresh_check.py MODEL.onnx [MODEL.onnx ...] --extra-dir /tmp/extra
+    python training/colorize/fresh_check.py MODEL.onnx [MODEL.onnx ...] --extra-dir /tmp/extra
 """
 
 from __future__ import annotations

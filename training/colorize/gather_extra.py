@@ -17,9 +17,9 @@ per source with a fixed seed; the list, not a rule, is the record.  ``--only`` l
 
 Usage::
 
-    python models/recipes/colorize/gather_extra.py --mirrors /work/.mirror --out /tmp/extra
-    python models/recipes/colorize/gather_extra.py --out /tmp/extra7 --only urban100,t91,hymenoptera \
-        --list models/recipes/colorize/extra7_files.tsv
+    python training/colorize/gather_extra.py --mirrors /work/.mirror --out /tmp/extra
+    python training/colorize/gather_extra.py --out /tmp/extra7 --only urban100,t91,hymenoptera \
+        --list training/colorize/extra7_files.tsv
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # and the detector-guided runs 9, 10a and 10b) whose posteriors are averaged before the
 # minimum-expected-CIEDE2000 decoding; the weights are stored as int8 and the nodes the guided members
 # repeat (their copies of the frozen detector) are kept once (bayes_decode.build).
-# Usage: bash models/recipes/colorize/build.sh OUT_DIR
+# Usage: bash training/colorize/build.sh OUT_DIR
 # Needs: torch with CUDA (about 8 + 6 + 8 + 6 + 2 x 4 minutes on one H100; hours on a CPU), numpy, pillow,
 # scikit-image, onnx, onnxruntime; the photos in ../shared/datasets/train-photos and sr-benchmark, the
 # Debian wallpaper packages unpacked under /tmp/debbg/x and the ImageNet sample images under
@@ -14,7 +14,7 @@
 set -euo pipefail
 out=${1:?usage: build.sh OUT_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
+root=$(cd "$here/../.." && pwd)
 data3="$root/.colorize-data/train3-256.npz"
 data4="$root/.colorize-data/train4-224.npz"
 mkdir -p "$out"

@@ -30,8 +30,8 @@ ONNX (Conv, Mul, Softmax, Slice for the mirror); onnxruntime and onnxruntime-web
 
 Usage::
 
-    python models/recipes/colorize/bayes_decode.py RAW.onnx OUT.onnx --t 2 --tau 0.5 --scale 1 --floor 10
-    python models/recipes/colorize/bayes_decode.py RAW.onnx OUT.onnx --calibrate   # grid, then write
+    python training/colorize/bayes_decode.py RAW.onnx OUT.onnx --t 2 --tau 0.5 --scale 1 --floor 10
+    python training/colorize/bayes_decode.py RAW.onnx OUT.onnx --calibrate   # grid, then write
 
 The output is deterministic: the same raw model and settings give the same bytes.
 """
@@ -53,7 +53,7 @@ from ensemble import add_member, merge_repeated_nodes, weights_to_fp16, weights_
 from onnx import helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+ROOT = HERE.parents[1]
 CALIB_DIR = Path("/work/shared/datasets/sr-benchmark/BSD100")
 CALIB_IDS = [f"img_{i:03d}" for i in range(21, 101)]
 GRID_T = (1.0, 2.0, 3.0)
@@ -217,6 +217,7 @@ def rewrite(
         + (f"relative floor={floor_rel:g} " if floor_rel > 0 else "")
         + (f"chroma bonus={bonus:g} " if bonus > 0 else "")
         + ("flip-averaged " if flip else "")
+        # The recipe's old path, kept verbatim: this string is part of the shipped model's bytes.
         + "(models/recipes/colorize/bayes_decode.py)"
     )
     onnx.checker.check_model(model)
