@@ -47,11 +47,11 @@ def test_deblur_gains_over_2_db_on_box_blur(eval_images: dict[str, np.ndarray]) 
         pytest.skip("maxim-deblurring-256 (97 MB) is not installed: set ENHANCE_WIDGET_MODELS")
     clean = eval_images["chelsea"]
     blurred = box_blur_h9(clean)
-    out = enhance(blurred, task="deblur").array
+    out = enhance(blurred, task="deblur", model="maxim-deblurring-256").array
     gain = psnr(clean, out, border=8) - psnr(clean, blurred, border=8)
     print(f"deblur PSNR gain: {gain:.2f} dB")
     assert gain >= 2.0
-    plan = plan_for((300, 200), task="deblur")
+    plan = plan_for((300, 200), task="deblur", model="maxim-deblurring-256")
     assert plan.passes[0].tiles[0].padded == (256, 256)  # fixed tile, reflection padded
 
 

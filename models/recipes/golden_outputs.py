@@ -54,6 +54,8 @@ MODELS = (
     "ffdnet-color-int8",
     "maxim-deblurring-256",
     "maxim-denoising-256",
+    "deblur-naflite",
+    "deblur-naflite-int8",
 )
 
 

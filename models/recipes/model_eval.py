@@ -70,6 +70,18 @@ SPECS: dict[str, ModelSpec] = {
             sigma_input="sigma",
         ),
         ModelSpec(
+            "deblur-naflite", "deblur-naflite.onnx", "deblur", 1, "NCHW", multiple_of=8, pad_mode="reflect"
+        ),
+        ModelSpec(
+            "deblur-naflite-int8",
+            "deblur-naflite-int8.onnx",
+            "deblur",
+            1,
+            "NCHW",
+            multiple_of=8,
+            pad_mode="reflect",
+        ),
+        ModelSpec(
             "maxim-deblurring-256",
             "maxim-deblurring-256.onnx",
             "deblur",
