@@ -22,16 +22,21 @@ def export(
     probe_hw: tuple[int, int] = (64, 96),
     input_name: str = "input",
     output_name: str = "output",
+    channels: int = 3,
+    axis_names: tuple[str, str, str] = ("n", "h", "w"),
 ) -> dict[str, object]:
-    """Write ``out`` and return its sha256, size and the largest torch-vs-onnxruntime difference."""
+    """Write ``out`` and return its sha256, size and the largest torch-vs-onnxruntime difference.
+
+    ``channels`` and ``axis_names`` (the dynamic N/H/W dimensions' names, stored in the file) let a
+    recipe keep its own; the colorizer's are 1 and ("N", "H", "W")."""
     import onnx
     import onnxruntime as ort
 
     model = model.eval().cpu()
     torch.manual_seed(0)
-    x = torch.rand(1, 3, *probe_hw)
+    x = torch.rand(1, channels, *probe_hw)
     out.parent.mkdir(parents=True, exist_ok=True)
-    axes = {0: "n", 2: "h", 3: "w"}
+    axes = {0: axis_names[0], 2: axis_names[1], 3: axis_names[2]}
     torch.onnx.export(
         model,
         (x,),
@@ -47,7 +52,7 @@ def export(
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     diffs = []
     for hw in (probe_hw, (48, 48)):
-        xi = torch.rand(1, 3, *hw)
+        xi = torch.rand(1, channels, *hw)
         with torch.no_grad():
             ref = model(xi).numpy()
         got = sess.run(None, {input_name: xi.numpy()})[0]

@@ -162,15 +162,10 @@ def export_onnx(
     """Export a copy of ``net`` (CPU, fp32, eval) with the decoding ``dec`` = {alpha, t, scale} inside."""
     import copy
 
+    sys.path.insert(0, str(ROOT))
+    from training.export import export  # the shared exporter (opset 17, legacy tracer, ORT check)
+
     n = copy.deepcopy(net).cpu().float().eval()
     wrap = ExportWrapper(n, centers.cpu(), log_w.cpu(), dec["alpha"], dec["t"], dec["scale"]).eval()
-    torch.onnx.export(
-        wrap,
-        (torch.rand(1, 1, 256, 256),),
-        str(path),
-        input_names=["L"],
-        output_names=["ab"],
-        opset_version=17,
-        dynamic_axes={"L": {0: "N", 2: "H", 3: "W"}, "ab": {0: "N", 2: "H", 3: "W"}},
-        dynamo=False,
-    )
+    # The 1-channel L input, "L"/"ab" and N/H/W are stored in every member's bytes; the probe as before.
+    export(wrap, path, (256, 256), "L", "ab", channels=1, axis_names=("N", "H", "W"))

@@ -36,16 +36,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-DS = Path("/work/shared/datasets")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# The shared plumbing (training/data.py): the dataset folder, the average hash, the near-copy bound
+# and the file digest are the deblur recipe's too.
+from training.data import DATASETS as DS
+from training.data import NEAR_BITS, ahash, sha256
+
 SET14_NON_PHOTO = {"img_005.png", "img_007.png", "img_013.png"}  # comic, flowers, ppt3
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 PLASMA_PHOTOS = (
@@ -79,12 +84,6 @@ def is_heldout(p: Path) -> bool:
 IMAGENET_COMMIT = "bc69043e2862758a1906c6a24a792bb28c6bb2ff"
 
 
-def ahash(im: Image.Image, n: int = 16) -> np.ndarray:
-    """n*n-bit average hash (n x n grey, thresholded at its mean): a near-duplicate test."""
-    g = np.asarray(im.convert("L").resize((n, n), Image.Resampling.BOX), dtype=np.float32)
-    return (g > g.mean()).ravel()
-
-
 def bsd100_hashes(bsd_dir: Path = DS / "sr-benchmark" / "BSD100", n: int = 16) -> np.ndarray:
     """Average hashes (N, n*n) of all of BSD100 (held-out img_001..020 and calibration img_021..100)."""
     return np.stack([ahash(Image.open(p), n) for p in sorted(bsd_dir.glob("img_*.png"))])
@@ -93,9 +92,6 @@ def bsd100_hashes(bsd_dir: Path = DS / "sr-benchmark" / "BSD100", n: int = 16) -
 def bits_from_nearest(im: Image.Image, hashes: np.ndarray) -> int:
     """Hamming distance from ``im``'s average hash (of the hashes' size) to the nearest of ``hashes``."""
     return int((hashes != ahash(im, round(hashes.shape[1] ** 0.5))[None]).sum(1).min())
-
-
-NEAR_BITS = 6  # at most this many differing bits: treated as the same photo
 
 
 def list_extra(extra_dir: Path) -> list[tuple[str, Path]]:
@@ -242,7 +238,7 @@ def main() -> None:
     info = {
         "file": str(out),
         "bytes": out.stat().st_size,
-        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "sha256": sha256(out),
         "images": n,
         "train": int((~val_mask).sum()),
         "val": int(val_mask.sum()),
