@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +120,9 @@ class OrtRuntime:
         self.load_ms = (time.perf_counter() - t0) * 1000
         check_graph(card, self.session.get_inputs(), self.session.get_outputs())
         self.provider = self.session.get_providers()[0]
+        problem = gpu_setup_problem() if self.provider == "CPUExecutionProvider" else None
+        if problem:
+            warnings.warn(f"enhance-widget runs on the CPU: {problem}", RuntimeWarning, stacklevel=2)
         self.output_name = card.output_name or self.session.get_outputs()[0].name
         self._lock = threading.Lock()
         self._active: Any = None
