@@ -79,6 +79,18 @@ def test_browser_engine_feeds_extra_inputs_ffdnet(page: tuple[Any, NetworkLog, l
     assert net.outside == [], net.outside
 
 
+def test_browser_engine_runs_our_deblur_model(page: tuple[Any, NetworkLog, list[str]]) -> None:
+    """deblur-naflite (ours, the deblur default; NCHW, multiple of 8, reflection padding) in the page."""
+    pg, net, _ = page
+    last, seconds, _ = run_in_browser(pg, "deblur-naflite", "w.task = 'deblur'; w.provider = 'wasm'")
+    assert last["model"] == "deblur-naflite" and last["provider"] == "wasm", last
+    cmp = compare(pg, "deblur-naflite", scale=1, extra="task='deblur'")
+    print(f"\nbrowser engine deblur-naflite: {cmp} run {seconds:.1f} s")
+    assert cmp["same_size"] and cmp["max_diff"] <= 2, cmp
+    kernel_exec(pg, "w.task = 'upscale'")
+    assert net.outside == [], net.outside
+
+
 def test_browser_engine_keeps_alpha_and_grey(page: tuple[Any, NetworkLog, list[str]]) -> None:
     """RGBA in -> RGBA out (alpha resized apart with Lanczos, as Pillow does); grey in -> grey out."""
     pg, net, _ = page
