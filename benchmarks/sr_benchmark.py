@@ -1,7 +1,8 @@
 """Super-resolution benchmark: Y-PSNR / SSIM on Set5, Set14 and BSD100 at x2 and x4 for every
 installed upscale model, next to bicubic and published figures, plus speed measured side by side.
 
-    python benchmarks/sr_benchmark.py            # full: 3 sets, x2 and x4, 640x427 photo timing (~15 min)
+    python benchmarks/sr_benchmark.py            # full: 3 sets, x2 and x4, 640x427 photo timing (~30 min+)
+    python benchmarks/sr_benchmark.py --local-only --no-tta   # the shipped models only (~10 min)
     python benchmarks/sr_benchmark.py --quick    # Set5 only, a 320x213 photo (~2 min)
     python benchmarks/sr_benchmark.py --sets Set5 Set14 --scales 4 --models span-x4 --json out.json
 
@@ -78,6 +79,7 @@ PUBLISHED: dict[str, tuple[str, dict[int, dict[str, tuple[float, float]]]]] = {
 
 ACCEPT = {4: 31.8, 2: 37.6}  # Set5 Y-PSNR the new default must reach (issue 20)
 ACCEPT_SPEEDUP = 10.0
+MAX_S_PER_MPX = 300.0  # Real-ESRGAN (~1,500 s/Mpx on 2 cores) would take half an hour on the three sets
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,11 @@ def upscale(row: Row, lr: np.ndarray, scale: int) -> np.ndarray:
     return np.asarray(out.array)
 
 
-def rows_for(scale: int, only: list[str] | None) -> list[Row]:
-    """Bicubic, every installed upscale model at this scale, and the "best" mode when it adds TTA."""
+def rows_for(
+    scale: int, only: list[str] | None, max_s_per_mpx: float = MAX_S_PER_MPX, tta: bool = True
+) -> list[Row]:
+    """Bicubic, every installed upscale model at this scale, and the "best" mode when it adds TTA.
+    Models slower than ``max_s_per_mpx`` (by their calibrated cost) only when named in ``only``."""
     cat = catalog()
     rows = [Row("bicubic (Pillow)", None)]
     for card in cat.cards("upscale"):
@@ -134,9 +139,13 @@ def rows_for(scale: int, only: list[str] | None) -> list[Row]:
             continue
         if card.is_chain and not all(c.installed for c in cat.resolve_chain(card)):
             continue
+        cost = sum(c.cost.ms_per_mpx for c in cat.resolve_chain(card)) / 1000
+        if not only and cost > max_s_per_mpx:
+            print(f"  {card.id}: skipped, ~{cost:.0f} s per input Mpx (name it with --models to include it)")
+            continue
         rows.append(Row(card.id, card.id, params=_params(card), size_mb=_size(card)))
     best = cat.for_quality("upscale", scale, "best")
-    if best.tta and any(r.model == best.model_id for r in rows):
+    if tta and best.tta and any(r.model == best.model_id for r in rows):
         card = cat.get(best.model_id)
         rows.append(Row(f"{card.id} + TTA (best)", card.id, "best", _params(card), _size(card)))
     return rows
@@ -251,6 +260,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--models", nargs="*", help="only these model ids (bicubic is always shown)")
     ap.add_argument("--reps", type=int, help="speed repetitions (default 3 quick / 5 full)")
     ap.add_argument("--no-photo", action="store_true", help="skip the old-vs-new photo timing")
+    ap.add_argument("--no-tta", action="store_true", help="leave out the quality='best' (TTA, 8x time) rows")
+    ap.add_argument(
+        "--local-only",
+        action="store_true",
+        help="table only the models installed without ../shared/models (the photo timing still uses it)",
+    )
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     args = ap.parse_args(argv)
     sets = args.sets or (["Set5"] if args.quick else list(SETS))
@@ -258,14 +273,14 @@ def main(argv: list[str]) -> int:
     if not DATA.is_dir():
         print(f"no benchmark data at {DATA}", file=sys.stderr)
         return 2
-    if SHARED_MODELS.is_dir():  # the old default (idealo) for comparison, when it is not in models/
+    if SHARED_MODELS.is_dir() and not args.local_only:  # the old default (idealo), when not in models/
         catalog().add_search_dir(SHARED_MODELS)
 
     report: dict[str, Any] = {"sets": sets, "lr": "Pillow bicubic", "scales": {}}
     failures = []
     out_lines = []
     for scale in args.scales:
-        rows = rows_for(scale, args.models)
+        rows = rows_for(scale, args.models, tta=not args.no_tta)
         print(f"x{scale}: {', '.join(r.label for r in rows)}", flush=True)
         table = quality_table(scale, sets, rows)
         speed = speed_side_by_side(scale, rows, reps)
