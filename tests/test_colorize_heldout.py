@@ -52,7 +52,7 @@ def test_colourfulness_ratio(heldout_rows: list[dict[str, float]]) -> None:
 # Measured with the shipped model (ensemble of runs 3, 4, 9, 10a and 10b, tau 1.4, floor 8 since session
 # 8): mean CIEDE2000 9.654 vs grey 11.070 (-12.8 %; through the product's 8-bit output -12.7 %), 13/20
 # better than grey (the 65 % goal exactly; the closest winner, img_005, by 0.18). Session 6's floor 10 gave
-# -10.0002 % (on the line); training/colorize/README.md has both tables.
+# -10.0002 % (on the line); training/colorize/README.md (Results) has both.
 def test_colour_error_at_least_10_percent_below_grey(heldout_rows: list[dict[str, float]]) -> None:
     pred, grey = _mean(heldout_rows, "de2000_pred"), _mean(heldout_rows, "de2000_grey")
     assert pred <= 0.9 * grey, f"mean CIEDE2000 {pred:.4f} vs grey {grey:.4f}"

@@ -15,7 +15,8 @@ Metrics and goals:
 * CPU time of the full ``colorize_array`` call on a 1024x768 photo < 2 s (median of 3 after one
   warm-up, onnxruntime defaults); model file < 20 MB.
 
-Writes ``heldout_metrics.json`` and ``heldout_table.md`` beside this file.
+Writes ``heldout_metrics.json`` beside this file (summary + per image; notebook 07 reads it) and, with
+``--out-md``, the same as a Markdown table.
 
 Usage::
 
@@ -108,7 +109,7 @@ def main() -> None:
     ap.add_argument("--model", default=str(ROOT / "models" / "colorize-unet.onnx"))
     ap.add_argument("--data", default=str(ROOT / ".colorize-data" / "train-256.npz"))
     ap.add_argument("--out-json", default=str(HERE / "heldout_metrics.json"))
-    ap.add_argument("--out-md", default=str(HERE / "heldout_table.md"))
+    ap.add_argument("--out-md", default="", help="also write the table as Markdown here")
     args = ap.parse_args()
     np.random.seed(SEED)
 
@@ -189,7 +190,8 @@ def main() -> None:
     lines.append("| **mean** | " + " | ".join(f"{mean(k):.3f}" for k in keys[1:]) + " |")
     md = "# colorize-unet: held-out metrics (BSD100 img_001..img_020)\n\n" + "\n".join(lines) + "\n\n"
     md += "```json\n" + json.dumps(summary, indent=1) + "\n```\n"
-    Path(args.out_md).write_text(md)
+    if args.out_md:
+        Path(args.out_md).write_text(md)
     print(json.dumps(summary, indent=1))
 
 

@@ -9,17 +9,19 @@ dropped.  ``OUT/sources.tsv``
 records source, repository, commit, pattern, count and license, as ``prepare_data.py --extra-dir``
 requires.  ``prepare_data.py`` then refuses any copy of a BSD100 photo.
 
-``--list extra7_files.tsv`` adds the photos of runs 11-13 (session 7): each row names a source,
+``--list FILE`` adds the photos of runs 11-13 (session 7, not shipped): each row names a source,
 repository, commit, path and git blob id; the file is written with its bytes unchanged (checked
 against the blob id).  Those 1,601 photos were picked by a helper from seven repositories (colour,
 short side >= 200 px, no repeats, no black-cornered or flat clip-art images) and then sub-sampled
-per source with a fixed seed; the list, not a rule, is the record.  ``--only`` limits ``SOURCES``.
+per source with a fixed seed; the list, not a rule, is the record (266 kB, kept in git history only:
+``git show 0e42e71:models/recipes/colorize/extra7_files.tsv > /tmp/extra7_files.tsv``).
+``--only`` limits ``SOURCES``.
 
 Usage::
 
     python training/colorize/gather_extra.py --mirrors /work/.mirror --out /tmp/extra
     python training/colorize/gather_extra.py --out /tmp/extra7 --only urban100,t91,hymenoptera \
-        --list training/colorize/extra7_files.tsv
+        --list /tmp/extra7_files.tsv
 """
 
 from __future__ import annotations
