@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol, cast
@@ -231,46 +232,74 @@ def run_pass(
     float_sink = FloatSink((oh, ow, 3), on_disk) if sink is None else None
     out_sink: OutputSink = sink if sink is not None else cast(FloatSink, float_sink)
     times: list[float] = []
-    gx = pp.grid[0]
     th_out = (pp.tiles[0].out_box[3] - pp.tiles[0].out_box[1]) if pp.tiles else 0
     tw_out = (pp.tiles[0].out_box[2] - pp.tiles[0].out_box[0]) if pp.tiles else 0
     if not pp.tiles or not _is_grid(pp) or _bands_meet(pp, (th_out, tw_out)):
         return _run_pass_full(
             src, pp, card, runtime, progress, total, passes, controls, out_sink, float_sink, times
         )
-    band = max(t.bands[3] for t in pp.tiles)
-    down = np.zeros((band, ow, 3), dtype=np.float32)  # the current row's top band, pending
-    next_down = np.zeros_like(down)  # this row's bottom band (the next row's top band)
-    right_prev: F32 | None = None
-    for tile in pp.tiles:
-        if progress.aborted:
-            raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
-        y, ms = run_tile(src, tile, card, runtime, controls)
-        if progress.aborted:
-            raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
+    blender = _RowBlender(pp, out_sink)
+    # the blend and the conversion of tile k run on a helper thread while the model runs tile k + 1
+    # (numpy and onnxruntime release the GIL); one tile waits at most, in order
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-blend") as pool:
+        pending: Future[None] | None = None
+        try:
+            for tile in pp.tiles:
+                if progress.aborted:
+                    raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
+                y, ms = run_tile(src, tile, card, runtime, controls)
+                if progress.aborted:
+                    raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
+                times.append(ms)
+                _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(blender.add, tile, y)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+                wait([pending])
+            raise
+    return (float_sink.array if float_sink is not None else None), times
+
+
+class _RowBlender:
+    """Blends finished tiles (in plan order) and hands every final region to the sink once."""
+
+    def __init__(self, pp: PassPlan, sink: OutputSink) -> None:
+        ow = pp.out_size[0]
+        band = max(t.bands[3] for t in pp.tiles)
+        self.sink = sink
+        self.gx = pp.grid[0]
+        self.first = pp.tiles[0].index
+        self.down = np.zeros((band, ow, 3), dtype=np.float32)  # the current row's top band, pending
+        self.next_down = np.zeros_like(self.down)  # this row's bottom band (the next row's top band)
+        self.right_prev: F32 | None = None
+
+    def add(self, tile: TilePlan, y: F32) -> None:
         ox0, oy0, ox1, oy1 = tile.out_box
         left, top, right, bottom = tile.bands
-        times.append(ms)
-        _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
         a = weighted_tile(y, tile)
         h, w = a.shape[:2]
+        down, next_down = self.down, self.next_down
         if top:
             a[:top] += down[:top, ox0:ox1]
             down[:top, ox0:ox1] = a[:top]
         if bottom:
             a[h - bottom :] += next_down[:bottom, ox0:ox1]
             next_down[:bottom, ox0:ox1] = a[h - bottom :]
-        if left and right_prev is not None:
-            a[top : h - bottom, :left] += right_prev
-        right_prev = a[top : h - bottom, w - right :].copy() if right else None
+        if left and self.right_prev is not None:
+            a[top : h - bottom, :left] += self.right_prev
+        self.right_prev = a[top : h - bottom, w - right :].copy() if right else None
         block = a[: h - bottom, : w - right]
         np.clip(block, 0.0, 1.0, out=block)
-        out_sink.write((ox0, oy0, ox1 - right, oy1 - bottom), block)
-        if (tile.index - pp.tiles[0].index) % gx == gx - 1:  # end of a row of tiles
-            down, next_down = next_down, down
-            next_down.fill(0.0)
-            right_prev = None
-    return (float_sink.array if float_sink is not None else None), times
+        self.sink.write((ox0, oy0, ox1 - right, oy1 - bottom), block)
+        if (tile.index - self.first) % self.gx == self.gx - 1:  # end of a row of tiles
+            self.down, self.next_down = next_down, down
+            self.next_down.fill(0.0)
+            self.right_prev = None
 
 
 def _tile_event(
