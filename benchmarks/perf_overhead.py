@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from enhance_widget import enhance
+from enhance_widget import enhance, plan_for
 from enhance_widget.catalog import catalog
 from enhance_widget.data import eval_image
 from enhance_widget.errors import Cancelled
@@ -141,7 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "first"):
         warm = [first_tile(pixels, False, args.threads) for _ in range(3)]
         cold = first_tile(pixels, True, args.threads)
-        report["first_tile"] = {"warm_s": statistics.median(warm), "warm_runs": warm, "cold_s": cold}
+        plan = plan_for(pixels.shape[1::-1], scale=4)
+        card = catalog().get(plan.passes[0].model_id)
+        tw, th = plan.passes[0].tiles[0].padded
+        estimate = card.cost.ms_per_mpx * tw * th / 1e9
+        report["first_tile"] = {
+            "warm_s": statistics.median(warm),
+            "warm_runs": warm,
+            "cold_s": cold,
+            "card_estimate_s": estimate,
+        }
+        print(
+            f"first tile: {tw}x{th} px; the card's cost figure predicts {estimate:.2f} s of model time",
+            flush=True,
+        )
         print(
             f"first tile: warm session {statistics.median(warm):.3f} s (median of 3), cold (load + verify) "
             f"{cold:.3f} s (goal <= 1 s)",
