@@ -42,10 +42,11 @@ from skimage.color import deltaE_ciede2000
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from enhance_widget.colorize import colorize_array, colourfulness, lab_to_rgb, rgb_to_lab  # noqa: E402
+from training.data import DATASETS  # noqa: E402
 
-HELDOUT = Path("/work/shared/datasets/sr-benchmark/BSD100")
+HELDOUT = DATASETS / "sr-benchmark" / "BSD100"
 IDS = [f"img_{i:03d}" for i in range(1, 21)]
 SEED = 0
 WORKING_SIZE = 256
