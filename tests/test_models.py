@@ -220,3 +220,21 @@ def test_manifest_accepts_the_byte_stable_maxim_recipe_digest() -> None:
         assert card.recipe_script is not None and card.recipe_script.name == "build_maxim.sh"
         with pytest.raises(ModelIntegrityError):
             verify_bytes(card, b"not the model")
+
+
+def test_a_chain_is_installed_only_when_each_pass_is(chain_x4: str) -> None:
+    from enhance_widget.catalog import ModelCard
+
+    cat = catalog()
+    assert cat.get(chain_x4).installed and cat.get(chain_x4).chain_missing == ()
+    broken = cat.add(
+        ModelCard(id="test-chain-missing", task="upscale", scale=4, chain=("span-x2", "nope-x2"))
+    )
+    try:
+        card = cat.get(broken.id)
+        assert not card.installed and card.chain_missing == ("nope-x2",)
+        assert "nope-x2 is not installed" in card.install_hint
+        assert broken.id not in {c.id for c in list_models("upscale") if c.installed}
+    finally:
+        with cat._lock:
+            cat._cards.pop(broken.id, None)

@@ -124,6 +124,8 @@ class ModelCard:
     source: dict[str, str] = field(default_factory=dict)
     recipe: str | None = None
     chain: tuple[str, ...] = ()
+    chain_missing: tuple[str, ...] = ()
+    """A chain's passes whose files are not installed (set by the catalog each time it hands out the card)."""
     bundled: bool = False
     quality: dict[str, float] = field(default_factory=dict)
     notes: str = ""
@@ -143,7 +145,9 @@ class ModelCard:
 
     @property
     def installed(self) -> bool:
-        return self.is_chain or (self.path is not None and self.path.is_file()) or self.site_url is not None
+        if self.is_chain:  # a chain runs its passes' files: installed when each of them is
+            return not self.chain_missing
+        return (self.path is not None and self.path.is_file()) or self.site_url is not None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description for the widget, the CLI and provenance records."""
@@ -183,6 +187,11 @@ class ModelCard:
         """What a model that is not installed needs, in plain words: it is optional (only models
         marked ``bundled`` ship with the package), its size, and how to get it. Under Pyodide
         (JupyterLite) no shell command is offered: a browser tab cannot run one."""
+        if self.is_chain and self.chain_missing:
+            return (
+                f"runs {' + '.join(self.chain)}, and {', '.join(self.chain_missing)} is not installed: "
+                f"`enhance-widget models build {self.chain_missing[0]}`"
+            )
         size = f"{self.size_bytes / 1e6:.0f} MB" if self.size_bytes else "size unknown"
         if sys.platform == "emscripten":
             return (
@@ -378,16 +387,26 @@ class Catalog:
 
     def cards(self, task: str | None = None) -> list[ModelCard]:
         with self._lock:
-            cards = list(self._cards.values())
+            cards = [self._with_chain_status(c) for c in self._cards.values()]
         return [c for c in cards if task is None or c.task == task]
 
     def get(self, model_id: str) -> ModelCard:
         with self._lock:
             card = self._cards.get(model_id)
+            card = None if card is None else self._with_chain_status(card)
         if card is None:
             known = ", ".join(sorted(self._cards))
             raise ModelNotFoundError(f"unknown model {model_id!r}; known models: {known}")
         return card
+
+    def _with_chain_status(self, card: ModelCard) -> ModelCard:
+        """A chain card with ``chain_missing`` = its passes whose files are not installed (now)."""
+        if not card.is_chain:
+            return card
+        missing = tuple(
+            dict.fromkeys(i for i in card.chain if i not in self._cards or not self._cards[i].installed)
+        )
+        return card if missing == card.chain_missing else replace(card, chain_missing=missing)
 
     def default_for(self, task: str, scale: int | None) -> ModelCard:
         if task not in TASKS:
