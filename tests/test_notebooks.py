@@ -17,7 +17,7 @@ MAX_BYTES = 300 * 1024
 
 
 def test_the_research_notebooks_exist() -> None:
-    assert [p.name[:3] for p in RESEARCH] == ["02_", "03_", "04_", "05_", "06_", "07_", "08_"]
+    assert [p.name[:3] for p in RESEARCH] == ["02_", "03_", "04_", "05_", "06_", "07_", "08_", "09_"]
 
 
 @pytest.mark.parametrize("path", RESEARCH, ids=lambda p: p.name)
