@@ -51,7 +51,10 @@ def card(file: str, model_id: str, title: str, params: int, extra: dict[str, Any
         "source": {
             "registry": "ours",
             "package": "training/deblur",
-            "version": "run 1 (seed 0, 13,000 steps) + run 2 fine-tune (2,337 of 2,400 steps, half blur-only), 2026-12-04",
+            "version": (
+                "run 1 (seed 0, 13,000 steps) + run 2 fine-tune "
+                "(2,337 of 2,400 steps, half blur-only), 2026-12-04"
+            ),
             "path": "training/deblur/train.py",
         },
         "recipe": "bash training/deblur/build.sh {out}",
