@@ -16,7 +16,8 @@ mkdir -p "$out"
 if [ -z "${WEIGHTS:-}" ]; then
     # stage 1: the full degradation pipeline, steps fixed by the measured speed (13,000 on the H200)
     python -m training.deblur.train --data "$data" --out .deblur-data/run1 --steps 13000 --budget 1e9
-    # stage 2: fine-tune, half the samples blurred only (no noise / JPEG)
+    # stage 2: fine-tune, half the samples blurred only (no noise / JPEG); the shipped run stopped at
+    # its device-time budget after 2,337 of these 2,400 steps (lr already 3e-6): logs/run2-finetune.jsonl
     python -m training.deblur.train --data "$data" --out .deblur-data/run2 --init .deblur-data/run1/weights.pt \
         --clean-p 0.5 --steps 2400 --lr 2e-4 --warmup 100 --val-every 800 --budget 1e9
     WEIGHTS=.deblur-data/run2/weights.pt
