@@ -157,7 +157,11 @@ def _both_themes(page: Any, name: str) -> None:
 
 
 def _labels(page: Any) -> list[str]:
-    page.wait_for_timeout(100)
+    # the result image is decoded just after the phase turns done: wait until it replaces the live layer
+    page.wait_for_function(
+        "() => !(document.querySelector('.ew-root .ew-stage').dataset.labels || '').includes('in progress')",
+        timeout=60_000,
+    )
     text = widget(page).locator(".ew-stage").get_attribute("data-labels") or ""
     return [t for t in text.split("|") if t]
 

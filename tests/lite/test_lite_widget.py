@@ -80,6 +80,12 @@ def test_lite_widget_opens_a_dropped_jpeg_runs_and_downloads(site: str, tmp_path
             wait_dataset(pg, "phase", "v === 'idle'", 60_000)
             root.get_by_role("button", name="Run", exact=True).click()
             wait_dataset(pg, "phase", "v === 'done'", 600_000)
+            # the result image is decoded after the phase turns done: wait for the labels to settle
+            pg.wait_for_function(
+                "() => !(document.querySelector('.ew-root .ew-stage').dataset.labels || '')"
+                ".includes('in progress')",
+                timeout=60_000,
+            )
             labels = root.locator(".ew-stage").get_attribute("data-labels") or ""
             assert labels.split("|") == ["Original", "Enhanced"], labels
             assert root.locator(".ew-status").inner_text().startswith("Done in")
