@@ -155,8 +155,9 @@ def test_browser_engine_webgpu_default_model(page: tuple[Any, NetworkLog, list[s
             pg, "span-x2", "w.scale = 2; w.provider = 'webgpu'", timeout_ms=480_000
         )
         assert last["provider"] == "webgpu" and last["provider_note"] == "", last
-        text = widget(pg).locator(".ew-status").inner_text()
-        assert "webgpu" in text, text
+        # the figures (under Advanced) say in words what ran the last run
+        text = widget(pg).locator(".ew-fig-last").text_content() or ""
+        assert "(WebGPU)" in text and "span-x2" in text, text
         cmp = compare(pg, "span-x2", source="'small.png'")
         print(f"\nbrowser engine WebGPU (SwiftShader) span-x2 32x24: {cmp} run {seconds:.1f} s")
         assert cmp["provider"] == "webgpu" and cmp["same_size"] and cmp["shape"] == [48, 64, 3], cmp
