@@ -31,6 +31,9 @@ SUPPORTED = {
 }  # fmt: skip
 
 
+_ON_DEVICE = {"Conv", "Add", "Sub", "Mul", "Div", "PRelu", "Concat", "Clip", "Resize"}
+
+
 def _attrs(node: Any) -> dict[str, Any]:
     from onnx import helper
 
@@ -71,6 +74,8 @@ class TorchGraph:
             if stop():
                 raise Cancelled("cancelled inside a tile")
             args = [env[i] if i else None for i in ins]
+            if op in _ON_DEVICE:  # shape arithmetic stays on the CPU; image ops run where the weights are
+                args = [x.to(self.device) if isinstance(x, self.torch.Tensor) else x for x in args]
             res = self._op(op, args, at)
             if isinstance(res, (list, tuple)):
                 for name, r in zip(outs, res, strict=False):
