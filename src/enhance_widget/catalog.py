@@ -187,24 +187,24 @@ class ModelCard:
         """What a model that is not installed needs, in plain words: it is optional (only models
         marked ``bundled`` ship with the package), its size, and how to get it. Under Pyodide
         (JupyterLite) no shell command is offered: a browser tab cannot run one."""
-        if self.is_chain and self.chain_missing:
-            return (
-                f"runs {' + '.join(self.chain)}, and {', '.join(self.chain_missing)} is not installed: "
-                f"`enhance-widget models build {self.chain_missing[0]}`"
-            )
         size = f"{self.size_bytes / 1e6:.0f} MB" if self.size_bytes else "size unknown"
+        if self.is_chain and self.chain_missing:
+            size = f"runs {' + '.join(self.chain)}"
+        missing = f"{', '.join(self.chain_missing)} is not installed; " if self.chain_missing else ""
         if sys.platform == "emscripten":
             return (
-                f"optional model ({size}), not part of the package; JupyterLite cannot build or add it. "
+                f"optional model ({size}), not part of the package; {missing}"
+                "JupyterLite cannot build or add it. "
                 "Use it from a Python install of enhance-widget"
             )
         needs = RECIPE_NEEDS.get(
             self.recipe.split()[1] if self.recipe else "", "the project's source checkout"
         )
+        target = self.chain_missing[0] if self.chain_missing else self.id
         return (
-            f"optional model ({size}), not shipped with the package: build it with "
-            f"`enhance-widget models build {self.id}` from a checkout of the project's repository "
-            f"(needs {needs}), or put {self.file} in a folder named by ${MODELS_ENV}"
+            f"optional model ({size}), not shipped with the package: {missing}build it with "
+            f"`enhance-widget models build {target}` from a checkout of the project's repository "
+            f"(needs {needs}), or put {self.file or target + '.onnx'} in a folder named by ${MODELS_ENV}"
         )
 
 
