@@ -262,7 +262,7 @@ def _cancel_and_rerun(page: Any) -> None:
     set_control(page, "Scale", "4")
     # small tiles and the best quality (every tile 8 times): a run long enough to cancel
     kernel_exec(page, "w.tile = '32'; w.quality = 'best'")
-    wait_plan(page, "t.includes('640 × 480')")
+    wait_plan(page, "t.includes('640 × 480')", 60_000)
     planned = kernel_json(page, "w.plan['total_tiles']")
     press(page, "Run")
     wait_dataset(page, "tilesPainted", "Number(v) >= 2", 60_000)

@@ -385,7 +385,8 @@ def test_double_click_run_then_cancel_then_save(page: Any, lab: LabServer) -> No
     done = kernel_json(page, "[w.last_run['job'], list(w.result.size)]")
 
     # a longer run (x4, small tiles), cancelled: the earlier result stays, and Save says it is that one
-    kernel_exec(page, "w.scale = 4; w.tile = '32'")
+    # best quality runs every tile 8 times: long enough that Cancel lands mid-run on an idle machine
+    kernel_exec(page, "w.scale = 4; w.tile = '32'; w.quality = 'best'")
     page.wait_for_function("() => document.querySelector('.ew-root select[name=scale]').value === '4'")
     _press(page, "Run")
     wait_dataset(page, "tilesPainted", "Number(v) >= 1", 60_000)
@@ -415,7 +416,7 @@ def test_double_click_run_then_cancel_then_save(page: Any, lab: LabServer) -> No
     assert jpg.suffix == ".jpg" and Image.open(jpg).format == "JPEG"
     worst, mean = _max_diff_to_result(page, jpg)
     assert mean < 4.0, (worst, mean)
-    kernel_exec(page, "w.scale = 2; w.tile = 'auto'")
+    kernel_exec(page, "w.scale = 2; w.tile = 'auto'; w.quality = 'balanced'")
 
 
 LAYOUT_JS = """
