@@ -76,6 +76,12 @@ def motion_kernel(rng: np.random.Generator, length: float) -> Kernel:
     t /= t[-1]
     xs = np.interp(dense, t, pts[:, 0]) + c
     ys = np.interp(dense, t, pts[:, 1]) + c
+    _splat(k, xs, ys)
+    return _normalise(k)
+
+
+def _splat(k: Kernel, xs: np.ndarray, ys: np.ndarray) -> None:
+    """Add unit weight at each (x, y) point of a path to ``k``, split bilinearly over its 4 neighbours."""
     x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
     fx, fy = xs - x0, ys - y0
     for dx, dy, w in (
@@ -85,7 +91,6 @@ def motion_kernel(rng: np.random.Generator, length: float) -> Kernel:
         (1, 1, fx * fy),
     ):
         np.add.at(k, (y0 + dy, x0 + dx), w)
-    return _normalise(k)
 
 
 def disc_kernel(radius: float) -> Kernel:
@@ -130,15 +135,7 @@ def line_kernel(length: int, angle_deg: float = 0.0) -> Kernel:
     a = np.deg2rad(angle_deg)
     xs, ys = c + s * np.cos(a), c - s * np.sin(a)
     k = np.zeros((size, size))
-    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
-    fx, fy = xs - x0, ys - y0
-    for dx, dy, w in (
-        (0, 0, (1 - fx) * (1 - fy)),
-        (1, 0, fx * (1 - fy)),
-        (0, 1, (1 - fx) * fy),
-        (1, 1, fx * fy),
-    ):
-        np.add.at(k, (y0 + dy, x0 + dx), w)
+    _splat(k, xs, ys)
     return _normalise(k)
 
 
