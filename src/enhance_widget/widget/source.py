@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EnhanceError
+from ..output_names import output_tag
 
 BROWSER_FORMATS = {"PNG", "JPEG", "GIF", "WEBP", "BMP"}
 """Formats every browser decodes, passed to the front end as they are."""
@@ -153,8 +154,7 @@ def save_path_for(source_path: Path | None, record: dict[str, Any], folder: Path
     Named ``<stem>_<task>[x<scale>].png``, with ``-2``, ``-3``... appended instead of overwriting.
     """
     task = str(record.get("task", "enhanced"))
-    scale = record.get("scale")
-    tag = f"{task}x{scale}" if task == "upscale" and scale else task
+    tag = output_tag(task, record.get("scale"))
     if source_path is not None:
         stem, where = source_path.stem, source_path.parent
     else:
