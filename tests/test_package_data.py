@@ -4,6 +4,7 @@ the model search path, the install hints of optional models, and the widget's ``
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 import enhance_widget.catalog as catalog_mod
+import enhance_widget.model_dirs as model_dirs
 from enhance_widget import EnhanceWidget, ImageTooLargeError, data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +38,7 @@ def test_search_path_has_no_folder_an_install_cannot_have(
         catalog_mod.SOURCE_MODELS_DIR,
         catalog_mod.BUNDLED_DIR,
     ]
-    monkeypatch.setattr(catalog_mod, "IN_CHECKOUT", False)  # what an installed wheel sees
+    monkeypatch.setattr(model_dirs, "IN_CHECKOUT", False)  # what an installed wheel sees
     assert catalog_mod.search_dirs() == [tmp_path / "enhance-widget" / "models", catalog_mod.BUNDLED_DIR]
 
 
@@ -49,7 +51,7 @@ def test_optional_models_say_what_they_need_and_never_a_shell_command_in_lite(
     hint = card.install_hint
     assert hint.startswith(f"optional model ({big['size_bytes'] / 1e6:.0f} MB), not shipped")
     assert f"`enhance-widget models build {big['id']}`" in hint and "TensorFlow" in hint
-    monkeypatch.setattr(catalog_mod.sys, "platform", "emscripten")
+    monkeypatch.setattr(sys, "platform", "emscripten")
     lite = card.install_hint
     assert "optional" in lite and "JupyterLite cannot build or add it" in lite
     assert "enhance-widget models" not in lite and "`" not in lite
