@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from process_usage import peak_rss_bytes, python_child
 
 MANIFEST = Path(__file__).resolve().parent.parent / "models" / "manifest.json"
 
@@ -47,20 +46,14 @@ def _probe(model_id: str, side: int, reps: int) -> dict[str, float]:
         t = time.perf_counter()
         rt.run(feeds)
         times.append((time.perf_counter() - t) * 1000)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     return {"side": side, "ms": statistics.median(times), "peak": peak, "load_ms": load_ms}
 
 
 def measure(model_id: str, reps: int) -> dict[str, float]:
     out = {}
     for side in (128, 256):
-        p = subprocess.run(
-            [sys.executable, __file__, "--probe", model_id, str(side), str(reps)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        out[side] = json.loads(p.stdout.strip().splitlines()[-1])
+        out[side] = python_child([__file__, "--probe", model_id, str(side), str(reps)])
     a, b = out[128], out[256]
     px_a, px_b = a["side"] ** 2, b["side"] ** 2
     if px_a == px_b:  # fixed-size model: one size only

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from process_usage import cpu_seconds
 
 from enhance_widget import enhance, plan_for
 from enhance_widget.catalog import catalog
@@ -44,20 +44,15 @@ MODEL_OURS = "esrgan-slim-x4"
 MODEL_PEER = "esrgan-slim/4x"
 
 
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def run_ours(pixels: np.ndarray, runs: int, threads: int | None) -> dict[str, Any]:
     kw: dict[str, Any] = {"scale": 4, "model": MODEL_OURS, "tile": 128, "overlap": 8, "threads": threads}
     res = enhance(pixels, **kw)  # warm-up (loads the session)
     walls, cpus = [], []
     for _ in range(runs):
-        c0, t0 = _cpu_s(), time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         res = enhance(pixels, **kw)
         walls.append(time.perf_counter() - t0)
-        cpus.append(_cpu_s() - c0)
+        cpus.append(cpu_seconds() - c0)
     rec = res.record
     return {
         "wall_s": statistics.median(walls),

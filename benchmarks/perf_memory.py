@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,12 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from process_usage import peak_rss_bytes, python_child, rss_bytes
+
 MiB = 1024**2
-
-
-def _rss_now() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def child(path: Path, model: str | None) -> dict[str, Any]:
@@ -51,11 +46,11 @@ def child(path: Path, model: str | None) -> dict[str, Any]:
         get_runtime(c)
     warm = np.zeros((16, 16, 3), np.uint8)
     enhance(warm, scale=4, model=card.id)  # first call: lazy imports, arena set-up
-    base = max(_rss_now(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    base = max(rss_bytes(), peak_rss_bytes())
     t0 = time.perf_counter()
     res = enhance(path, scale=4, model=card.id)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     from PIL import Image
 
     with Image.open(path) as im:
@@ -106,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         for case in args.cases:
             w, h = (int(v) for v in case.split("x"))
             path = make_photo(w, h, Path(tmp))
-            cmd = [sys.executable, __file__, "--child", str(path)]
+            cmd = [__file__, "--child", str(path)]
             cmd += ["--model", args.model] if args.model else []
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                print(f"{case}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            try:
+                r = python_child(cmd)
+            except subprocess.CalledProcessError as exc:
+                print(f"{case}: failed\n{exc.stderr[-2000:]}", file=sys.stderr)
                 continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
             r["error"] = r["plan"] / r["grown"] - 1
             r["goal_ok"] = r["peak"] <= r["output"] + 512 * MiB
             rows.append(r)
