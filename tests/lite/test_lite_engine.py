@@ -16,7 +16,9 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +58,21 @@ def _photo_jpeg() -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    require_browser()
-    if not (SITE / "lab" / "index.html").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"no JupyterLite site at {SITE}: run scripts/build_lite.sh first")
-        pytest.skip(f"no JupyterLite site at {SITE} (bash scripts/build_lite.sh builds it)")
+@contextmanager
+def serve_site(directory: Path = SITE) -> Iterator[str]:
+    """Serve the built site on 127.0.0.1 (Python's http.server); yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(SITE)],
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(directory),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -73,8 +80,6 @@ def site() -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
-                import urllib.request
-
                 urllib.request.urlopen(base + "/", timeout=1).close()
                 break
             except OSError:
@@ -83,6 +88,17 @@ def site() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    require_browser()
+    if not (SITE / "lab" / "index.html").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"no JupyterLite site at {SITE}: run scripts/build_lite.sh first")
+        pytest.skip(f"no JupyterLite site at {SITE} (bash scripts/build_lite.sh builds it)")
+    with serve_site() as base:
+        yield base
 
 
 def _wait_status(pg: Any, timeout_s: float) -> str:
