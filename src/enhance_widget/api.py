@@ -118,6 +118,8 @@ def enhance(
 
     # finished regions are converted to the output's dtype as tiles finish: no float copy of the output
     sink = ArraySink(plan.out_size, convert, disk_threshold_bytes=plan.budget_bytes)
+    if alpha is None and buf.kind == "rgb" and buf.dtype == "uint8":
+        sink.direct_dtype = np.dtype(np.uint8)  # to_array's rule, which a GPU pass may apply itself
     try:
         out = run_plan(plan, buf.rgb, pass_cards, runtimes, prog, controls, plan.budget_bytes, sink)
     finally:

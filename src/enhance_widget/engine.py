@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .catalog import ModelCard
+from .device_pass import can_run_on_device, run_pass_on_device
 from .errors import Cancelled, ModelFormatError
 from .planning import PassPlan, Plan, TilePlan
 from .progress import Box, Progress, TileEvent
@@ -176,6 +177,17 @@ class ArraySink:
         self.convert = convert
         self.disk_threshold_bytes = disk_threshold_bytes
         self.array: np.ndarray | None = None
+        self.direct_dtype: np.dtype[Any] | None = None
+        """Set when ``convert`` is the plain 8-bit RGB rule, so a device pass may convert the whole output."""
+
+    def write_direct(self, array: np.ndarray) -> None:
+        """The whole output, already converted (HxWx3 ``direct_dtype``), e.g. by a GPU pass."""
+        on_disk = self.disk_threshold_bytes is not None and array.nbytes > self.disk_threshold_bytes
+        if on_disk:
+            self.array = _output_buffer(array.shape, True, array.dtype)
+            self.array[...] = array
+        else:
+            self.array = array
 
     def write(self, box: Box, rgb: F32) -> None:
         x0, y0, x1, y1 = box
@@ -447,6 +459,14 @@ def run_plan(
         ow, oh = pp.out_size
         on_disk = disk_threshold_bytes is not None and ow * oh * 12 > disk_threshold_bytes
         t0 = time.perf_counter()
+        if not on_disk and can_run_on_device(pp, card, rt):  # the whole pass stays on the GPU
+            src, times = run_pass_on_device(
+                src, pp, card, rt, progress, plan.total_tiles, len(plan.passes), controls,
+                sink if k == last else None,
+            )  # fmt: skip
+            result.pass_ms.append((time.perf_counter() - t0) * 1000)
+            result.tile_ms.extend(times)
+            continue
         src, times = run_pass(
             src,
             pp,

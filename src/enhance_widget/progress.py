@@ -103,6 +103,11 @@ class CallbackProgress:
     def aborted(self) -> bool:
         return self.cancel.cancelled
 
+    @property
+    def wants_pixels(self) -> bool:
+        """Whether tile events need their pixels (a GPU pass skips copying them back otherwise)."""
+        return self._on_tile is not None
+
     def set_total(self, total: int) -> None:
         if self._on_total is not None:
             self._on_total(total)

@@ -34,7 +34,10 @@ class RuntimeOptions:
     def from_env(cls) -> RuntimeOptions:
         threads = os.environ.get("ENHANCE_WIDGET_THREADS")
         engine = os.environ.get("ENHANCE_WIDGET_RUNTIME", "onnxruntime")
-        return cls(intra_op_threads=int(threads) if threads else None, engine=engine)
+        # e.g. "TensorrtExecutionProvider,CUDAExecutionProvider" (TensorRT is only used when named)
+        named = os.environ.get("ENHANCE_WIDGET_PROVIDERS")
+        providers = tuple(p.strip() for p in named.split(",") if p.strip()) if named else None
+        return cls(intra_op_threads=int(threads) if threads else None, engine=engine, providers=providers)
 
 
 def available_providers() -> list[str]:
@@ -124,6 +127,9 @@ class OrtRuntime:
         if problem:
             warnings.warn(f"enhance-widget runs on the CPU: {problem}", RuntimeWarning, stacklevel=2)
         self.output_name = card.output_name or self.session.get_outputs()[0].name
+        out = next(o for o in self.session.get_outputs() if o.name == self.output_name)
+        channels = out.shape[3] if card.layout == "NHWC" else out.shape[1]
+        self._out_channels = channels if isinstance(channels, int) else 3
         self._lock = threading.Lock()
         self._active: Any = None
         self.version = ort.__version__
@@ -145,10 +151,64 @@ class OrtRuntime:
                 self._active = None
         return np.asarray(out)
 
+    def device_for_pass(self) -> Any:
+        """On the CUDA provider with PyTorch present, a pass can stay on the GPU (IO binding)."""
+        return torch_device_for(self.provider)
+
+    def run_device(self, x: Any, extras: dict[str, np.ndarray]) -> Any:
+        """A batch in a torch tensor on the device; onnxruntime reads it and writes its output in place."""
+        import onnxruntime as ort
+        import torch
+
+        s, dev = self.card.scale, x.device
+        n = x.shape[0]
+        shape = (n, self._out_channels, x.shape[2] * s, x.shape[3] * s)
+        if self.card.layout == "NHWC":
+            shape = (n, x.shape[1] * s, x.shape[2] * s, self._out_channels)
+        y = torch.empty(shape, dtype=torch.float32, device=dev)
+        kind, index = ("cuda", dev.index or 0) if dev.type == "cuda" else ("cpu", 0)
+        io = self.session.io_binding()
+        io.bind_input(self.card.input_name, kind, index, np.float32, tuple(x.shape), x.data_ptr())
+        for name, value in extras.items():
+            io.bind_cpu_input(name, value)
+        io.bind_output(self.output_name, kind, index, np.float32, shape, y.data_ptr())
+        if dev.type == "cuda":
+            torch.cuda.current_stream(dev).synchronize()  # torch's kernels that made x have finished
+        opts = ort.RunOptions()
+        with self._lock:
+            self._active = opts
+        try:
+            self.session.run_with_iobinding(io, opts)
+        except Exception as exc:
+            if opts.terminate:
+                raise Cancelled("cancelled inside a tile") from exc
+            raise
+        finally:
+            with self._lock:
+                self._active = None
+        return y
+
     def terminate(self) -> None:
         with self._lock:
             if self._active is not None:
                 self._active.terminate = True
+
+
+def torch_device_for(provider: str) -> Any:
+    """The torch device a pass on ``provider`` can keep its tensors on, or ``None``.
+
+    ``ENHANCE_WIDGET_DEVICE_PASS=cpu`` runs the device pass on the CPU too (tests of that path).
+    """
+    mode = os.environ.get("ENHANCE_WIDGET_DEVICE_PASS", "1")
+    if mode == "0" or (provider != "CUDAExecutionProvider" and mode != "cpu"):
+        return None
+    try:
+        import torch
+    except ImportError:
+        return None
+    if provider == "CUDAExecutionProvider":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else None
+    return torch.device("cpu")
 
 
 _CacheKey = tuple[str | None, str, int, int, RuntimeOptions]

@@ -220,5 +220,23 @@ class TorchRuntime:
             y = self.graph(tf, self._stop.is_set)
             return np.asarray(y.float().cpu().numpy())
 
+    def device_for_pass(self) -> Any:
+        """The whole pass stays on the GPU (``device_pass.py``); on the CPU the host loop runs."""
+        import os
+
+        cpu_too = os.environ.get("ENHANCE_WIDGET_DEVICE_PASS") == "cpu"
+        return self.graph.device if self.graph.device.type == "cuda" or cpu_too else None
+
+    def run_device(self, x: Any, extras: dict[str, np.ndarray]) -> Any:
+        """A batch already on the device, float32 in and out (half precision inside with fp16)."""
+        torch = self.graph.torch
+        self._stop.clear()
+        with torch.inference_mode():
+            feeds = {self.card.input_name: x.to(self.graph.dtype)}
+            for k, v in extras.items():
+                t = torch.from_numpy(np.ascontiguousarray(v)).to(self.graph.device)
+                feeds[k] = t.to(self.graph.dtype) if t.is_floating_point() else t
+            return self.graph(feeds, self._stop.is_set).float()
+
     def terminate(self) -> None:
         self._stop.set()
