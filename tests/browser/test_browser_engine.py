@@ -134,6 +134,33 @@ def test_browser_engine_test_time_augmentation(page: tuple[Any, NetworkLog, list
     assert net.outside == [], net.outside
 
 
+def test_browser_engine_cancel_gets_in_between_augmented_calls(
+    page: tuple[Any, NetworkLog, list[str]],
+) -> None:
+    """quality "best" makes 8 model calls a tile, and no message reaches the worker during a call:
+    Cancel gets in between two calls rather than after the tile. One tile (the whole photo: 8
+    calls of about a second here) cancelled while it computes stops with no tile painted; before the
+    worker yielded between the calls, the tile finished and the run ended "done"."""
+    pg, net, _ = page
+    out, _ = kernel_exec(pg, MAKE_IMAGES)
+    assert out.strip() == "ok", out
+    try:
+        # warm-up on a small crop: the worker has started and holds the model
+        run_in_browser(pg, "span-x2", "w.load('small.png'); w.scale = 2; w.provider = 'wasm'")
+        kernel_exec(pg, "w.load(photo); w.tile = 'whole'; w.quality = 'best'")
+        assert kernel_json(pg, "[w.plan['total_tiles'], w.plan['tta'], w.engine]") == [1, True, "browser"]
+        kernel_exec(pg, "w.run()")
+        wait_dataset(pg, "status", "v === 'running'", 60_000)
+        pg.wait_for_timeout(500)  # the worker is in its first call
+        kernel_exec(pg, "w.cancel()")
+        wait_dataset(pg, "status", "['cancelled', 'done', 'error'].includes(v)", 120_000)
+        assert kernel_json(pg, "[w.status, w.busy]") == ["cancelled", False]
+        assert dataset(pg, "tilesPainted") == "0"
+    finally:
+        kernel_exec(pg, "w.load(photo); w.quality = 'balanced'; w.tile = 'auto'")
+    assert net.outside == [], net.outside
+
+
 def test_browser_engine_webgpu_default_model(page: tuple[Any, NetworkLog, list[str]]) -> None:
     """The default model on WebGPU (SwiftShader's adapter: a CPU emulation, so slow: a small crop);
     "auto" passes that software adapter by, with the reason in the record."""

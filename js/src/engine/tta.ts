@@ -25,6 +25,9 @@ export async function augmentedMean(
       const yb = undo(await call(xt.a, xt.w, xt.h), xt.w, xt.h, k, flip);
       if (total === null) total = yb;
       else for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (yb[i] ?? 0);
+      // a cancel request is a message to this worker, and a model call lets no message in: yield
+      // between views, so Cancel waits for the call in flight, not for all 8 of the tile
+      await new Promise((res) => setTimeout(res, 0));
       checkCancel();
     }
   }
