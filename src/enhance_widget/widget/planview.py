@@ -334,3 +334,15 @@ def plan_figures(
     if not plan.fits:
         figures["suggested_tile"] = suggest_tile(size, task, s, model_id, overlap, quality)
     return figures
+
+
+def model_conflicts(card: dict[str, Any], control: str, value: Any) -> bool:
+    """Whether a new task or scale no longer fits the chosen model (which then goes back to auto)."""
+    if control == "task":
+        return bool(card["task"] != value)
+    return control == "scale" and card["task"] == "upscale" and card["scale"] != value
+
+
+def inside_range(value: float, spec: dict[str, Any]) -> bool:
+    """Whether a control's value lies in its spec's range (``min`` to ``max``)."""
+    return bool(spec["min"] <= value <= spec["max"])

@@ -178,4 +178,38 @@ def save_result(result: Any, source_path: Path | None) -> Path:
     return written.resolve()
 
 
-__all__ = ["Source", "prepare_source", "result_png", "save_path_for", "save_result"]
+def has_colour(src: Source) -> bool:
+    """Whether the photo has visible colour (not grey, nor grey stored as RGB)."""
+    if src.gray:
+        return False
+    try:
+        import numpy as np
+        from PIL import Image
+    except ImportError:  # Pyodide: no Pillow; say nothing rather than guess
+        return False
+    try:
+        with Image.open(io.BytesIO(src.display)) as im:
+            im.draft("RGB", (128, 128))
+            small = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.int16)
+    except (OSError, ValueError):
+        return False
+    spread = small.max(axis=2) - small.min(axis=2)
+    return bool(np.mean(spread > 12) > 0.02)
+
+
+def display_name(value: Any) -> str:
+    """How an error names a source that did not open: the file name, ``image bytes`` or its type."""
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value).name
+    return "image bytes" if isinstance(value, (bytes, bytearray, memoryview)) else type(value).__name__
+
+
+__all__ = [
+    "Source",
+    "display_name",
+    "has_colour",
+    "prepare_source",
+    "result_png",
+    "save_path_for",
+    "save_result",
+]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
-import anywidget
 import traitlets as t
 
 from ..errors import EnhanceError
@@ -18,6 +16,8 @@ from .controller import Controller, JobOptions
 from .planview import (
     chosen_model,
     control_specs,
+    inside_range,
+    model_conflicts,
     model_options,
     parse_tile,
     plan_figures,
@@ -25,72 +25,20 @@ from .planview import (
     task_options,
     validate_controls,
 )
-from .source import Source, prepare_source, save_result
+from .source import Source, display_name, has_colour, prepare_source, save_result
+from .state import WidgetState
+from .uploads import UploadRefused, Uploads, upload_name
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
-_UNBUILT_ESM = (
-    "export default { render({ el }) { el.textContent = 'enhance-widget: the front end is not built; "
-    "run `npm ci && npm run build` in js/ (or pip install the package).'; } };"
-)
 ENGINE_KINDS = (P.ENGINE_NEED, P.ENGINE_TILE, P.ENGINE_DONE, P.ENGINE_CANCELLED, P.ENGINE_ERROR)
 CONTROLS = ("task", "model", "scale", "tile", "overlap", "quality")
-MAX_OPEN_BYTES = 256 * 1024 * 1024
-"""The largest file the view may send (its pixels are limited apart, as ``enhance`` limits them)."""
 
 
-def _asset(name: str, fallback: str) -> Path | str:
-    path = STATIC / name
-    return path if path.is_file() else fallback
-
-
-class EnhanceWidget(anywidget.AnyWidget):
+class EnhanceWidget(WidgetState):
     """Enhance a photo interactively: controls, live tiles, before/after compare, Save.
 
     ``EnhanceWidget("photo.jpg")`` (a path, bytes, PIL.Image or numpy array). Press Run in the
     view, or call :meth:`run`; :attr:`result` holds the last :class:`~enhance_widget.Result`.
     """
-
-    _esm = _asset("widget.js", _UNBUILT_ESM)
-    _css = _asset("widget.css", "")
-
-    # controls
-    task = t.Unicode("upscale").tag(sync=True)
-    model = t.Unicode("", help="model id; empty: chosen by the quality mode").tag(sync=True)
-    scale = t.Int(4).tag(sync=True)
-    tile = t.Unicode("auto", help="'auto', 'whole' or a tile side in input pixels").tag(sync=True)
-    overlap = t.Int(16).tag(sync=True)
-    quality = t.Unicode("balanced", help="'fast', 'balanced' or 'best' (see the manifest's modes)").tag(
-        sync=True
-    )
-    engine = t.Unicode(
-        "kernel", help="'kernel' (Python, onnxruntime) or 'browser' (onnxruntime-web in the page)"
-    ).tag(sync=True)
-    provider = t.Unicode(
-        "auto",
-        help="browser engine: 'auto' (WebGPU on a hardware adapter, else WASM), 'webgpu', 'wasm'",
-    ).tag(sync=True)
-    controls = t.Dict(
-        {},
-        help="the model's controls, e.g. {'strength': 25} (restore's noise level); names and ranges "
-        "in control_specs (from the manifest), checked when set (ControlValueError)",
-    ).tag(sync=True)
-    control_specs = t.List(t.Dict(), []).tag(sync=True)
-    # images (encoded bytes, sent as binary buffers)
-    source_name = t.Unicode("").tag(sync=True)
-    source_bytes = t.Bytes(b"").tag(sync=True)
-    source_size = t.List(t.Int(), []).tag(sync=True)
-    source_colour = t.Bool(False, help="the photo has colours (colorize would replace them)").tag(sync=True)
-    result_png = t.Bytes(b"").tag(sync=True)
-    # what the view shows
-    models = t.List(t.Dict(), []).tag(sync=True)
-    qualities = t.List(t.Dict(), []).tag(sync=True)
-    tasks = t.List(t.Dict(), []).tag(sync=True)
-    plan = t.Dict({}).tag(sync=True)
-    status = t.Unicode("idle").tag(sync=True)
-    progress = t.Dict({}).tag(sync=True)
-    error = t.Dict({}).tag(sync=True)
-    last_run = t.Dict({}).tag(sync=True)
-    saved_path = t.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -116,7 +64,7 @@ class EnhanceWidget(anywidget.AnyWidget):
         self._raw_source: Any = None
         self._max_pixels = max_pixels
         self._saved: tuple[Any, Path] | None = None
-        self._upload: dict[str, Any] | None = None
+        self._uploads = Uploads()
         self._opened_as: Path | None = None
         self._task_controls: dict[str, dict[str, float]] = {}
         self._controller = Controller(self, on_idle=self._refresh_plan)
@@ -165,7 +113,7 @@ class EnhanceWidget(anywidget.AnyWidget):
         try:
             src = prepare_source(source, self._max_pixels)
         except (EnhanceError, OSError) as exc:
-            shown = name or _display_name(source)
+            shown = name or display_name(source)
             self.update_state(
                 error={"type": type(exc).__name__, "message": str(exc), "during": "open", "name": shown},
                 # this error replaces an earlier run's (whose message is gone from the view)
@@ -183,7 +131,7 @@ class EnhanceWidget(anywidget.AnyWidget):
             source_name=src.name,
             source_bytes=src.display,
             source_size=list(src.size),
-            source_colour=_colourful(src),
+            source_colour=has_colour(src),
             result_png=b"",
             last_run={},
             progress={},
@@ -305,31 +253,14 @@ class EnhanceWidget(anywidget.AnyWidget):
 
     def _open_piece(self, request_id: Any, content: dict[str, Any], buffers: list[Any]) -> None:
         """A piece of a file the view opened (picker, drop, paste): bytes at ``offset`` of ``size``."""
-        name = str(content.get("name") or "photo")[:200]
-        size, offset = int(content.get("size") or 0), int(content.get("offset") or 0)
-        up = self._upload
-        if offset == 0 or up is None or up["id"] != request_id:
-            if size > MAX_OPEN_BYTES:
-                self._reject_open(
-                    request_id,
-                    name,
-                    "ImageTooLargeError",
-                    f"the file has {size:,} bytes, more than {MAX_OPEN_BYTES:,}",
-                )
-                return
-            up = self._upload = {"id": request_id, "name": name, "size": size, "data": bytearray()}
-        if offset != len(up["data"]):
-            self._upload = None
-            self._reject_open(
-                request_id, name, "ImageDecodeError", "the file arrived incomplete; open it again"
-            )
+        name = upload_name(content)
+        try:
+            data = self._uploads.add(request_id, content, buffers)
+        except UploadRefused as exc:
+            self._reject_open(request_id, name, exc.kind, exc.message)
             return
-        for b in buffers:
-            up["data"] += memoryview(b).cast("B")
-        if len(up["data"]) < up["size"]:
+        if data is None:
             return
-        self._upload = None
-        data = bytes(up["data"][: up["size"]])
         try:
             self.load(data, name=name)
         except (EnhanceError, OSError) as exc:
@@ -427,7 +358,7 @@ class EnhanceWidget(anywidget.AnyWidget):
                 self.task = card["task"]
             if card["task"] == "upscale" and card["scale"] != self.scale:
                 self.scale = card["scale"]
-        elif card is not None and _model_conflicts(card, name, new):
+        elif card is not None and model_conflicts(card, name, new):
             self.model = ""
         self._refresh_plan()
 
@@ -447,48 +378,10 @@ class EnhanceWidget(anywidget.AnyWidget):
         specs = control_specs(self._chosen_model())
         by_name = {s["name"]: s for s in specs}
         stored = self._task_controls.get(self.task, {})
-        values = {k: v for k, v in stored.items() if k in by_name and _inside(v, by_name[k])}
+        values = {k: v for k, v in stored.items() if k in by_name and inside_range(v, by_name[k])}
         self.update_state(
             plan=figures,
             qualities=quality_options(self.task, self.scale),
             control_specs=specs,
             controls=values,
         )
-
-
-def _model_conflicts(card: dict[str, Any], control: str, value: Any) -> bool:
-    """Whether a new task or scale no longer fits the chosen model (which then goes back to auto)."""
-    if control == "task":
-        return bool(card["task"] != value)
-    return control == "scale" and card["task"] == "upscale" and card["scale"] != value
-
-
-def _inside(value: float, spec: dict[str, Any]) -> bool:
-    return bool(spec["min"] <= value <= spec["max"])
-
-
-def _colourful(src: Source) -> bool:
-    """Whether the photo has visible colour (not grey, nor grey stored as RGB)."""
-    if src.gray:
-        return False
-    try:
-        import io
-
-        import numpy as np
-        from PIL import Image
-    except ImportError:  # Pyodide: no Pillow; say nothing rather than guess
-        return False
-    try:
-        with Image.open(io.BytesIO(src.display)) as im:
-            im.draft("RGB", (128, 128))
-            small = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.int16)
-    except (OSError, ValueError):
-        return False
-    spread = small.max(axis=2) - small.min(axis=2)
-    return bool(np.mean(spread > 12) > 0.02)
-
-
-def _display_name(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source).name
-    return "image bytes" if isinstance(source, (bytes, bytearray, memoryview)) else type(source).__name__
