@@ -7,10 +7,12 @@ its arithmetic without a GPU. Skipped where PyTorch is not installed (it is opti
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from enhance_widget import engine, enhance
+from enhance_widget import device_pass, engine, enhance
 from enhance_widget.errors import Cancelled
 from enhance_widget.progress import CancelToken, TileEvent
 
@@ -40,11 +42,15 @@ def _run(
     events: list[TileEvent] = []
     res = enhance(img, progress=events.append, **kw)  # type: ignore[arg-type]
     assert len(calls) == (0 if mode == "0" else 1)
-    return np.asarray(res.array), events
+    out = np.ascontiguousarray(res.array)
+    # the digest computed band by band on the way to the host is the digest of the whole array
+    assert res.record["output"]["pixels_sha256"] == hashlib.sha256(out.tobytes()).hexdigest()
+    return out, events
 
 
 @pytest.mark.parametrize("model", ["span-x4", "esrgan-slim-x4"])  # NCHW and NHWC graphs
 def test_device_pass_matches_host_loop(monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    monkeypatch.setattr(device_pass, "BAND_BYTES", 600 * 3 * 7)  # bands of 7 rows: the last one short
     img = _photo(150, 97)
     host, host_ev = _run(monkeypatch, "0", img, model=model, tile=48, overlap=8)
     dev, dev_ev = _run(monkeypatch, "cpu", img, model=model, tile=48, overlap=8)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -120,11 +121,15 @@ def enhance(
     sink = ArraySink(plan.out_size, convert, disk_threshold_bytes=plan.budget_bytes)
     if alpha is None and buf.kind == "rgb" and buf.dtype == "uint8":
         sink.direct_dtype = np.dtype(np.uint8)  # to_array's rule, which a GPU pass may apply itself
+    # the record's input digest is computed beside the run (hashlib releases the GIL)
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-hash")
+    input_sha = hashing.submit(pixels_sha256, np.ascontiguousarray(buf.rgb).data)
     try:
         out = run_plan(plan, buf.rgb, pass_cards, runtimes, prog, controls, plan.budget_bytes, sink)
     finally:
         for remove in removers:
             remove()
+        hashing.shutdown(wait=True)
     assert sink.array is not None
     array = sink.array
     record = run_record(
@@ -154,14 +159,14 @@ def enhance(
             "mode": buf.out_mode,
             "dtype": buf.dtype,
             "file": buf.path.name if buf.path else None,
-            "pixels_sha256": pixels_sha256(np.ascontiguousarray(buf.rgb).data),  # no copy
+            "pixels_sha256": input_sha.result(),
             "notes": buf.notes,
         },
         output={
             "size": [int(array.shape[1]), int(array.shape[0])],
             "mode": buf.out_mode,
             "dtype": str(array.dtype),
-            "pixels_sha256": pixels_sha256(np.ascontiguousarray(array).data),
+            "pixels_sha256": sink.sha256 or pixels_sha256(np.ascontiguousarray(array).data),
         },
     )
     return Result(array=array, record=record, source=buf)

@@ -14,9 +14,11 @@ on the CUDA provider with PyTorch present, through IO binding). PyTorch holds th
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +31,11 @@ from .tiling import axis_weights
 
 MAX_BATCH = 8
 """Same-shape tiles per model call at most (``ENHANCE_WIDGET_GPU_BATCH`` overrides)."""
+CALL_PIXELS = 1_000_000
+"""Batches fill a call up to about this many input pixels: on an H200 larger batches of big tiles
+ran slower than one tile a call (benchmarks/README.md), small tiles gain from them."""
+BAND_BYTES = 64 * 1024**2
+"""Rows of the output cross to the host in bands of about this size (through one pinned buffer)."""
 
 
 @runtime_checkable
@@ -61,29 +68,64 @@ class DirectSink(Protocol):
     def write_direct(self, array: np.ndarray) -> None: ...
 
 
+def _to_host_uint8(torch: Any, acc: Any) -> tuple[np.ndarray, str]:
+    """The clipped 3xHxW float accumulator as an HxWx3 uint8 array on the host, and its sha256.
+
+    The host's rule for 8-bit photos (``to_array``: rint(x * 255), half to even like numpy), one
+    band of rows at a time: each band crosses through a pinned buffer while a helper thread hashes
+    the band before it, so the record's output digest costs little beyond the copy.
+    """
+    _, oh, ow = acc.shape
+    out = np.empty((oh, ow, 3), dtype=np.uint8)
+    rows = max(1, BAND_BYTES // (ow * 3))
+    cuda = acc.device.type == "cuda"
+    staging = torch.empty((rows, ow, 3), dtype=torch.uint8, pin_memory=cuda)
+    hasher = hashlib.sha256()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-hash") as pool:
+        pending: Future[None] | None = None
+        for y0 in range(0, oh, rows):
+            y1 = min(oh, y0 + rows)
+            band = acc[:, y0:y1].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0)
+            staging[: y1 - y0].copy_(band)
+            np.copyto(out[y0:y1], staging[: y1 - y0].numpy())
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(hasher.update, out[y0:y1].data)
+        if pending is not None:
+            pending.result()
+    return out, hasher.hexdigest()
+
+
 def _batch_size(card: ModelCard, padded: tuple[int, int], device: Any) -> int:
+    """Enough same-shape tiles for about ``CALL_PIXELS`` per call (small tiles), memory allowing."""
     env = os.environ.get("ENHANCE_WIDGET_GPU_BATCH")
     if env:
         return max(1, int(env))
-    import torch
 
     if device.type != "cuda":
         return 1
-    free, _total = torch.cuda.mem_get_info(device)
+    wanted = max(1, -(-CALL_PIXELS // (padded[0] * padded[1])))
     per_tile = max(1, tile_memory(card, *padded))
-    return int(max(1, min(MAX_BATCH, (free // 4) // per_tile)))
+    free = _free_bytes(device)  # stable across runs, so the batch (and cuDNN's tuned shapes) stays
+    return int(max(1, min(MAX_BATCH, wanted, (free // 4) // per_tile)))
 
 
 def _fits(pp: PassPlan, card: ModelCard, device: Any) -> bool:
     """The source, the float32 accumulator and one batch's work fit in a quarter of the free memory."""
-    import torch
 
     if device.type != "cuda":
         return True
     (iw, ih), (ow, oh) = pp.in_size, pp.out_size
     need = (iw * ih + ow * oh) * 3 * 4 + tile_memory(card, *pp.tiles[0].padded)
-    free, _total = torch.cuda.mem_get_info(device)
-    return bool(need < free // 2)
+    return bool(need < _free_bytes(device) // 2)
+
+
+def _free_bytes(device: Any) -> int:
+    """What the card has free plus what torch's cache holds unused: the same figure run after run."""
+    import torch
+
+    free = torch.cuda.mem_get_info(device)[0]
+    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
 
 
 def can_run_on_device(pp: PassPlan, card: ModelCard, runtime: Any) -> bool:
@@ -220,9 +262,8 @@ def run_pass_on_device(
         acc.clamp_(0.0, 1.0)
         direct = getattr(sink, "direct_dtype", None) if sink is not None else None
         if direct is not None and np.dtype(direct) == np.uint8:
-            # the host's to_array for 8-bit photos: rint(clip(x) * 255), rounding half to even as numpy
-            out8 = acc.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
-            sink.write_direct(out8)
+            out8, digest = _to_host_uint8(torch, acc)
+            sink.write_direct(out8, digest)
             return None, times
         out = acc.permute(1, 2, 0).contiguous().cpu().numpy()
     if sink is not None:

@@ -177,11 +177,16 @@ class ArraySink:
         self.convert = convert
         self.disk_threshold_bytes = disk_threshold_bytes
         self.array: np.ndarray | None = None
+        self.sha256: str | None = None
         self.direct_dtype: np.dtype[Any] | None = None
         """Set when ``convert`` is the plain 8-bit RGB rule, so a device pass may convert the whole output."""
 
-    def write_direct(self, array: np.ndarray) -> None:
-        """The whole output, already converted (HxWx3 ``direct_dtype``), e.g. by a GPU pass."""
+    def write_direct(self, array: np.ndarray, sha256: str | None = None) -> None:
+        """The whole output, already converted (HxWx3 ``direct_dtype``), e.g. by a GPU pass.
+
+        ``sha256``: the digest of its bytes when the writer computed it on the way (kept as ``sha256``).
+        """
+        self.sha256 = sha256
         on_disk = self.disk_threshold_bytes is not None and array.nbytes > self.disk_threshold_bytes
         if on_disk:
             self.array = _output_buffer(array.shape, True, array.dtype)
@@ -459,7 +464,8 @@ def run_plan(
         ow, oh = pp.out_size
         on_disk = disk_threshold_bytes is not None and ow * oh * 12 > disk_threshold_bytes
         t0 = time.perf_counter()
-        if not on_disk and can_run_on_device(pp, card, rt):  # the whole pass stays on the GPU
+        direct = k == last and sink is not None  # a sink handles its own disk threshold
+        if (direct or not on_disk) and can_run_on_device(pp, card, rt):  # the pass stays on the GPU
             src, times = run_pass_on_device(
                 src, pp, card, rt, progress, plan.total_tiles, len(plan.passes), controls,
                 sink if k == last else None,

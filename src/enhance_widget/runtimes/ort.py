@@ -26,6 +26,11 @@ class RuntimeOptions:
     inter_op_threads: int | None = None
     providers: tuple[str, ...] | None = None
     deterministic: bool = True
+    spinning: bool = False
+    """onnxruntime's ``session.intra_op.allow_spinning`` (its own default: on). Off here: on a busy
+    machine spinning workers burn the cores the other threads need (esrgan-slim x4, 9 tiles of 128 px,
+    2 cores at load 4-5: 15-20 % less CPU, same or lower wall time; benchmarks/README.md);
+    ``ENHANCE_WIDGET_SPIN=1`` turns it back on."""
     engine: str = "onnxruntime"
     """``onnxruntime`` (default), ``torch`` or ``torch-fp16`` (PyTorch runs the same ONNX graph:
     for GPUs that have PyTorch but no onnxruntime-gpu; see ``runtimes/torch_rt.py``)."""
@@ -37,7 +42,13 @@ class RuntimeOptions:
         # e.g. "TensorrtExecutionProvider,CUDAExecutionProvider" (TensorRT is only used when named)
         named = os.environ.get("ENHANCE_WIDGET_PROVIDERS")
         providers = tuple(p.strip() for p in named.split(",") if p.strip()) if named else None
-        return cls(intra_op_threads=int(threads) if threads else None, engine=engine, providers=providers)
+        spin = os.environ.get("ENHANCE_WIDGET_SPIN")
+        return cls(
+            intra_op_threads=int(threads) if threads else None,
+            engine=engine,
+            providers=providers,
+            spinning=spin is not None and spin not in ("", "0", "false", "no"),
+        )
 
 
 def available_providers() -> list[str]:
@@ -115,9 +126,16 @@ class OrtRuntime:
             so.inter_op_num_threads = self.options.inter_op_threads
         if self.options.deterministic:
             so.use_deterministic_compute = True
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.options.spinning else "0")
+        providers = _choose_providers(self.options.providers)
+        if "CUDAExecutionProvider" in providers and hasattr(ort, "preload_dlls"):
+            try:  # CUDA and cuDNN from the nvidia-* wheels (pip install "onnxruntime-gpu[cuda,cudnn]")
+                ort.preload_dlls()
+            except Exception:  # the session then says what it could not load
+                pass
         t0 = time.perf_counter()
         try:
-            self.session = ort.InferenceSession(data, so, providers=_choose_providers(self.options.providers))
+            self.session = ort.InferenceSession(data, so, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelFormatError(f"model {card.id!r} is not a valid ONNX model: {exc}") from exc
         self.load_ms = (time.perf_counter() - t0) * 1000
