@@ -2,10 +2,13 @@
 // sync on both images. The view works in output pixels; `zoom` is device pixels per output
 // pixel, so 1:1 shows one image pixel on one screen pixel on any devicePixelRatio.
 
+import { differenceLegend, stretchDifference } from "./difference";
 import { h, setText } from "./dom";
 import { bindGestures, type Zoomable } from "./gestures";
+import { buildViewbar, type Mode, splitHandle } from "./viewbar";
+import { MAX_ZOOM, MIN_ZOOM, nextZoom } from "./zoom";
 
-export type Mode = "slider" | "side" | "diff";
+export type { Mode };
 
 /** Something drawable with a size (an ImageBitmap, or the live tile canvas). */
 export interface Layer {
@@ -16,10 +19,6 @@ export interface Layer {
 
 /** Extra drawing over the "after" image (tile grid, current tile), in output coordinates. */
 export type Overlay = (ctx: CanvasRenderingContext2D, zoom: number, frameW: number, frameH: number) => void;
-
-const LEVELS = [0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
-const MIN_ZOOM = 0.02;
-const MAX_ZOOM = 64;
 
 export class CompareView implements Zoomable {
   readonly element: HTMLElement;
@@ -33,13 +32,12 @@ export class CompareView implements Zoomable {
   private readonly labelBefore = h("span", { class: "ew-label ew-label-before", text: "Original" });
   private readonly labelAfter = h("span", { class: "ew-label ew-label-after", text: "Enhanced" });
   private readonly legend = h("span", { class: "ew-label ew-diff-legend", hidden: true });
-  private readonly nearestButton: HTMLButtonElement;
   private nearest = false;
   private afterName = "Enhanced";
   private empty = true;
   /** The difference view's gain and the change it maps to white (set on each draw). */
   diffGain = 1;
-  private readonly modeButtons = new Map<Mode, HTMLButtonElement>();
+  private readonly modeButtons: Map<Mode, HTMLButtonElement>;
   private readonly scratch = document.createElement("canvas");
   private before: Layer | null = null;
   private after: Layer | null = null;
@@ -60,20 +58,7 @@ export class CompareView implements Zoomable {
   constructor() {
     this.main = h("canvas", { class: "ew-canvas ew-canvas-main", "aria-hidden": "true" });
     this.second = h("canvas", { class: "ew-canvas ew-canvas-second", "aria-hidden": "true" });
-    this.handle = h(
-      "div",
-      {
-        class: "ew-split",
-        role: "slider",
-        tabindex: 0,
-        "aria-label": "Before/after split",
-        "aria-valuemin": 0,
-        "aria-valuemax": 100,
-        "aria-valuenow": 50,
-        title: "Drag, or use the arrow keys, to move the split",
-      },
-      [h("span", { class: "ew-grip", "aria-hidden": "true", text: "◀ ▶" })],
-    );
+    this.handle = splitHandle();
     this.hint = h("div", { class: "ew-stage-hint", text: "" });
     this.stage = h(
       "div",
@@ -86,20 +71,13 @@ export class CompareView implements Zoomable {
       },
       [this.main, this.second, this.handle, this.labelBefore, this.labelAfter, this.legend, this.hint],
     );
-    this.zoomLabel = h("span", { class: "ew-zoom-label", "aria-label": "Zoom level", text: "fit" });
-    this.nearestButton = h("button", {
-      type: "button",
-      class: "ew-btn",
-      "aria-pressed": "false",
-      title: "Show each pixel as a square (no smoothing); always so from 200% zoom",
-      text: "Pixels",
-    });
-    this.nearestButton.addEventListener("click", () => {
-      this.nearest = !this.nearest;
-      this.nearestButton.setAttribute("aria-pressed", String(this.nearest));
+    const viewbar = buildViewbar(this, (on) => {
+      this.nearest = on;
       this.applyZoom(this.zoom);
     });
-    this.toolbar = this.buildToolbar();
+    this.toolbar = viewbar.element;
+    this.zoomLabel = viewbar.zoomLabel;
+    this.modeButtons = viewbar.modeButtons;
     this.element = h("div", { class: "ew-compare" }, [this.stage, this.toolbar]);
     bindGestures(this, this.stage, this.handle, this.main);
     this.resize = new ResizeObserver(() => this.layout());
@@ -241,11 +219,7 @@ export class CompareView implements Zoomable {
   }
 
   zoomStep(direction: 1 | -1): void {
-    const next =
-      direction > 0
-        ? LEVELS.find((l) => l > this.zoom * 1.001)
-        : [...LEVELS].reverse().find((l) => l < this.zoom / 1.001);
-    this.setZoom(next ?? (direction > 0 ? MAX_ZOOM : MIN_ZOOM));
+    this.setZoom(nextZoom(this.zoom, direction));
   }
 
   private applyZoom(z: number): void {
@@ -263,35 +237,6 @@ export class CompareView implements Zoomable {
   private clampCenter(): void {
     this.cx = Math.min(this.frameW, Math.max(0, this.cx));
     this.cy = Math.min(this.frameH, Math.max(0, this.cy));
-  }
-
-  private buildToolbar(): HTMLElement {
-    const modes: [Mode, string, string][] = [
-      ["slider", "Slider", "Before on the left of the split, after on the right"],
-      ["side", "Side by side", "Before and after next to each other, zoomed and panned together"],
-      ["diff", "Difference", "What changed: the difference, brightened so the largest change is white"],
-    ];
-    const modeGroup = h("div", { class: "ew-group", role: "group", "aria-label": "Compare mode" });
-    for (const [mode, label, title] of modes) {
-      const b = h("button", { type: "button", class: "ew-btn", "aria-pressed": "false", title, text: label });
-      b.addEventListener("click", () => this.setMode(mode));
-      this.modeButtons.set(mode, b);
-      modeGroup.append(b);
-    }
-    const button = (label: string, title: string, action: () => void): HTMLButtonElement => {
-      const b = h("button", { type: "button", class: "ew-btn", title, "aria-label": title, text: label });
-      b.addEventListener("click", action);
-      return b;
-    };
-    const zoomGroup = h("div", { class: "ew-group", role: "group", "aria-label": "Zoom" }, [
-      button("−", "Zoom out", () => this.zoomStep(-1)),
-      this.zoomLabel,
-      button("+", "Zoom in", () => this.zoomStep(1)),
-      button("1:1", "Actual pixels (1:1)", () => this.setZoom(1)),
-      button("Fit", "Fit to view", () => this.fit()),
-      this.nearestButton,
-    ]);
-    return h("div", { class: "ew-viewbar" }, [modeGroup, zoomGroup]);
   }
 
   private viewSize(): [number, number] {
@@ -429,39 +374,11 @@ export class CompareView implements Zoomable {
     const y1 = Math.min(ch, Math.ceil(ch / 2 + (this.frameH - this.cy) * z));
     if (x1 <= x0 || y1 <= y0) return;
     const img = sc.getImageData(x0, y0, x1 - x0, y1 - y0);
-    const d = img.data;
-    const hist = new Uint32Array(256);
-    for (let i = 0; i < d.length; i += 4) {
-      const v = Math.max(d[i] ?? 0, d[i + 1] ?? 0, d[i + 2] ?? 0);
-      hist[v] = (hist[v] ?? 0) + 1;
-    }
-    const n = d.length / 4;
-    let seen = 0;
-    let top = 255;
-    for (let v = 255; v >= 0; v--) {
-      seen += hist[v] ?? 0;
-      if (seen >= n * 0.005) {
-        top = v;
-        break;
-      }
-    }
-    const gain = Math.min(64, Math.max(1, 255 / Math.max(top, 1)));
+    const stretch = stretchDifference(img.data);
+    const gain = stretch.gain;
     this.diffGain = gain;
-    if (gain > 1) {
-      for (let i = 0; i < d.length; i += 4) {
-        d[i] = Math.min(255, (d[i] ?? 0) * gain);
-        d[i + 1] = Math.min(255, (d[i + 1] ?? 0) * gain);
-        d[i + 2] = Math.min(255, (d[i + 2] ?? 0) * gain);
-      }
-      sc.putImageData(img, x0, y0);
-    }
-    const white = Math.max(1, Math.round(255 / gain));
-    setText(
-      this.legend,
-      top === 0
-        ? "Difference: no change"
-        : `Difference ×${gain.toFixed(1)}: white = a change of ${white}/255 or more`,
-    );
+    if (gain > 1) sc.putImageData(img, x0, y0);
+    setText(this.legend, differenceLegend(stretch));
     this.stage.dataset.diffGain = gain.toFixed(2);
     this.updateLabels();
   }
