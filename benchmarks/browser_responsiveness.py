@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n{r['engine']}: [model, tiles, tta, engine, provider] first tile {r['first_plan']}, "
             f"cancel {r['cancel_plan']}"
+            + (f"; WebGPU adapter in the page: {r['webgpu_adapter']}" if "webgpu_adapter" in r else "")
         )
     if args.json:
         doc = {
