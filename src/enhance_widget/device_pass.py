@@ -68,32 +68,74 @@ class DirectSink(Protocol):
     def write_direct(self, array: np.ndarray) -> None: ...
 
 
-def _to_host_uint8(torch: Any, acc: Any) -> tuple[np.ndarray, str]:
-    """The clipped 3xHxW float accumulator as an HxWx3 uint8 array on the host, and its sha256.
+class _BandWriter:
+    """Finished output rows to an HxWx3 uint8 array on the host, with the sha256 of its bytes.
 
-    The host's rule for 8-bit photos (``to_array``: rint(x * 255), half to even like numpy), one
-    band of rows at a time: each band crosses through a pinned buffer while a helper thread hashes
-    the band before it, so the record's output digest costs little beyond the copy.
+    The host's rule for 8-bit photos (``to_array``: rint(x * 255), half to even like numpy). Rows
+    are handed over as soon as no later tile touches them (a row of tiles at a time); a helper
+    thread copies them through a pinned buffer on a stream of its own and hashes them in order,
+    while the model runs the next row of tiles. The digest equals hashing the whole array.
     """
-    _, oh, ow = acc.shape
-    out = np.empty((oh, ow, 3), dtype=np.uint8)
-    rows = max(1, BAND_BYTES // (ow * 3))
-    cuda = acc.device.type == "cuda"
-    staging = torch.empty((rows, ow, 3), dtype=torch.uint8, pin_memory=cuda)
-    hasher = hashlib.sha256()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-hash") as pool:
-        pending: Future[None] | None = None
-        for y0 in range(0, oh, rows):
-            y1 = min(oh, y0 + rows)
-            band = acc[:, y0:y1].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0)
-            staging[: y1 - y0].copy_(band)
-            np.copyto(out[y0:y1], staging[: y1 - y0].numpy())
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(hasher.update, out[y0:y1].data)
-        if pending is not None:
-            pending.result()
-    return out, hasher.hexdigest()
+
+    def __init__(self, torch: Any, acc: Any) -> None:
+        _, oh, ow = acc.shape
+        self.torch, self.acc = torch, acc
+        self.out = np.empty((oh, ow, 3), dtype=np.uint8)
+        self.done = 0
+        self.cuda = acc.device.type == "cuda"
+        self.stream = torch.cuda.Stream(acc.device) if self.cuda else None
+        self.rows = max(1, BAND_BYTES // (ow * 3))
+        self.staging = torch.empty((self.rows, ow, 3), dtype=torch.uint8, pin_memory=self.cuda)
+        self.hasher = hashlib.sha256()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enhance-output")
+        self.pending: list[Future[None]] = []
+
+    def flush_until(self, y: int) -> None:
+        """Rows above ``y`` are final: convert them on the device now, copy and hash them aside."""
+        if y <= self.done:
+            return
+        y0, self.done = self.done, y
+        band = self.acc[:, y0:y].clamp(0.0, 1.0).mul_(255.0).round_().to(self.torch.uint8)
+        band = band.permute(1, 2, 0).contiguous()
+        ready = None
+        if self.cuda:
+            ready = self.torch.cuda.Event()
+            ready.record()
+            band.record_stream(self.stream)
+        self.pending.append(self.pool.submit(self._copy, y0, band, ready))
+
+    def _copy(self, y0: int, band: Any, ready: Any) -> None:
+        if self.cuda:
+            self.stream.wait_event(ready)  # type: ignore[union-attr]
+        with self.torch.inference_mode(), self.torch.cuda.stream(self.stream) if self.cuda else _no_stream():
+            for r in range(0, band.shape[0], self.rows):
+                n = min(self.rows, band.shape[0] - r)
+                self.staging[:n].copy_(band[r : r + n])
+                rows = self.out[y0 + r : y0 + r + n]
+                np.copyto(rows, self.staging[:n].numpy())
+                self.hasher.update(rows.data)
+
+    def finish(self) -> tuple[np.ndarray, str]:
+        self.flush_until(self.out.shape[0])
+        try:
+            for f in self.pending:
+                f.result()
+        finally:
+            self.pool.shutdown(wait=True)
+        return self.out, self.hasher.hexdigest()
+
+    def abandon(self) -> None:
+        for f in self.pending:
+            f.cancel()
+        self.pool.shutdown(wait=True)
+
+
+class _no_stream:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _batch_size(card: ModelCard, padded: tuple[int, int], device: Any) -> int:
@@ -177,6 +219,7 @@ def run_pass_on_device(
     import torch
     import torch.nn.functional as F
 
+    from .engine import _is_grid as is_grid
     from .engine import extra_feeds
 
     device = runtime.device_for_pass()
@@ -191,80 +234,92 @@ def run_pass_on_device(
         x_all = torch.from_numpy(np.ascontiguousarray(src, dtype=np.float32)).to(device).permute(2, 0, 1)
         acc = torch.zeros((3, oh, ow), dtype=torch.float32, device=device)
         batch = _batch_size(card, pp.tiles[0].padded, device)
-        for group in _groups(pp.tiles, batch):
-            if progress.aborted:
-                raise Cancelled(f"cancelled before tile {group[0].index + 1} of {total}")
-            pw, ph = group[0].padded
-            patches = []
-            for tile in group:
-                x0, y0, x1, y1 = tile.in_box
-                patch = x_all[:, y0:y1, x0:x1]
-                dh, dw = ph - (y1 - y0), pw - (x1 - x0)
-                if dh > 0 or dw > 0:
-                    reflect_fits = dh < y1 - y0 and dw < x1 - x0  # numpy's reflect needs this too
-                    mode = pad_mode if reflect_fits else "replicate"
-                    patch = F.pad(patch[None], (0, max(dw, 0), 0, max(dh, 0)), mode=mode)[0]
-                patches.append(patch)
-            x = torch.stack(patches)
-            if card.value_range != 1.0:
-                x = x * card.value_range
-            if card.layout == "NHWC":
-                x = x.permute(0, 2, 3, 1)
-            x = x.contiguous()
-            extras = {k: np.repeat(v, len(group), axis=0) for k, v in extras1.items()}
-            t0 = time.perf_counter()
-            y = runtime.run_device(x, extras)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            ms = (time.perf_counter() - t0) * 1000 / len(group)
-            if progress.aborted:
-                raise Cancelled(f"cancelled during tile {group[-1].index + 1} of {total}")
-            if card.layout == "NHWC":
-                y = y.permute(0, 3, 1, 2)
-            if y.ndim != 4 or y.shape[0] != len(group) or y.shape[2] != ph * s or y.shape[3] != pw * s:
-                raise ModelFormatError(
-                    f"model {card.id!r} returned shape {tuple(y.shape)} for {len(group)} tiles of {pw}x{ph}; "
-                    f"its card says scale x{s}"
-                )
-            if y.shape[1] == 1:
-                y = y.expand(-1, 3, -1, -1)
-            y = y.float()
-            if card.value_range != 1.0:
-                y = y / card.value_range
-            for k, tile in enumerate(group):
-                ox0, oy0, ox1, oy1 = tile.out_box
-                left, top, right, bottom = tile.bands
-                yt = y[k, :, : oy1 - oy0, : ox1 - ox0]
-                wy = weights.axis(oy1 - oy0, top, bottom)
-                wx = weights.axis(ox1 - ox0, left, right)
-                acc[:, oy0:oy1, ox0:ox1] += yt * wy[None, :, None] * wx[None, None, :]
-                times.append(ms)
-                pixels = None
-                if wants_pixels:
-                    cx0, cy0, cx1, cy1 = tile.core_box
-                    core = yt[:, cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0].clamp(0.0, 1.0)
-                    pixels = core.permute(1, 2, 0).cpu().numpy()
-                progress.tile_done(
-                    TileEvent(
-                        index=tile.index,
-                        total=total,
-                        pass_index=pp.pass_index,
-                        passes=passes,
-                        in_box=tile.in_box,
-                        out_box=tile.out_box,
-                        core_box=tile.core_box,
-                        out_size=pp.out_size,
-                        ms=ms,
-                        pixels=pixels,
-                        provider=getattr(runtime, "provider", ""),
-                    )
-                )
-        acc.clamp_(0.0, 1.0)
         direct = getattr(sink, "direct_dtype", None) if sink is not None else None
-        if direct is not None and np.dtype(direct) == np.uint8:
-            out8, digest = _to_host_uint8(torch, acc)
+        writer = _BandWriter(torch, acc) if direct is not None and np.dtype(direct) == np.uint8 else None
+        gx, gy = pp.grid
+        first = pp.tiles[0].index
+        rows_stream = writer is not None and is_grid(pp)  # other layouts: rows wait for the last tile
+        try:
+            for group in _groups(pp.tiles, batch):
+                if progress.aborted:
+                    raise Cancelled(f"cancelled before tile {group[0].index + 1} of {total}")
+                pw, ph = group[0].padded
+                patches = []
+                for tile in group:
+                    x0, y0, x1, y1 = tile.in_box
+                    patch = x_all[:, y0:y1, x0:x1]
+                    dh, dw = ph - (y1 - y0), pw - (x1 - x0)
+                    if dh > 0 or dw > 0:
+                        reflect_fits = dh < y1 - y0 and dw < x1 - x0  # numpy's reflect needs this too
+                        mode = pad_mode if reflect_fits else "replicate"
+                        patch = F.pad(patch[None], (0, max(dw, 0), 0, max(dh, 0)), mode=mode)[0]
+                    patches.append(patch)
+                x = torch.stack(patches)
+                if card.value_range != 1.0:
+                    x = x * card.value_range
+                if card.layout == "NHWC":
+                    x = x.permute(0, 2, 3, 1)
+                x = x.contiguous()
+                extras = {k: np.repeat(v, len(group), axis=0) for k, v in extras1.items()}
+                t0 = time.perf_counter()
+                y = runtime.run_device(x, extras)
+                if device.type == "cuda":
+                    torch.cuda.current_stream(device).synchronize()  # not the output stream
+                ms = (time.perf_counter() - t0) * 1000 / len(group)
+                if progress.aborted:
+                    raise Cancelled(f"cancelled during tile {group[-1].index + 1} of {total}")
+                if card.layout == "NHWC":
+                    y = y.permute(0, 3, 1, 2)
+                if y.ndim != 4 or y.shape[0] != len(group) or y.shape[2] != ph * s or y.shape[3] != pw * s:
+                    raise ModelFormatError(
+                        f"model {card.id!r} returned shape {tuple(y.shape)} for {len(group)} tiles "
+                        f"of {pw}x{ph}; its card says scale x{s}"
+                    )
+                if y.shape[1] == 1:
+                    y = y.expand(-1, 3, -1, -1)
+                y = y.float()
+                if card.value_range != 1.0:
+                    y = y / card.value_range
+                for k, tile in enumerate(group):
+                    ox0, oy0, ox1, oy1 = tile.out_box
+                    left, top, right, bottom = tile.bands
+                    yt = y[k, :, : oy1 - oy0, : ox1 - ox0]
+                    wy = weights.axis(oy1 - oy0, top, bottom)
+                    wx = weights.axis(ox1 - ox0, left, right)
+                    acc[:, oy0:oy1, ox0:ox1] += yt * wy[None, :, None] * wx[None, None, :]
+                    times.append(ms)
+                    pixels = None
+                    if wants_pixels:
+                        cx0, cy0, cx1, cy1 = tile.core_box
+                        core = yt[:, cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0].clamp(0.0, 1.0)
+                        pixels = core.permute(1, 2, 0).cpu().numpy()
+                    progress.tile_done(
+                        TileEvent(
+                            index=tile.index,
+                            total=total,
+                            pass_index=pp.pass_index,
+                            passes=passes,
+                            in_box=tile.in_box,
+                            out_box=tile.out_box,
+                            core_box=tile.core_box,
+                            out_size=pp.out_size,
+                            ms=ms,
+                            pixels=pixels,
+                            provider=getattr(runtime, "provider", ""),
+                        )
+                    )
+                    if writer and rows_stream and (tile.index - first) % gx == gx - 1:  # a row is done
+                        row = (tile.index - first) // gx
+                        writer.flush_until(pp.tiles[(row + 1) * gx].out_box[1] if row + 1 < gy else oh)
+        except BaseException:
+            if writer is not None:
+                writer.abandon()
+            raise
+        if writer is not None:
+            out8, digest = writer.finish()
             sink.write_direct(out8, digest)
             return None, times
+        acc.clamp_(0.0, 1.0)
         out = acc.permute(1, 2, 0).contiguous().cpu().numpy()
     if sink is not None:
         sink.write((0, 0, ow, oh), out)
