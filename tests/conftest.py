@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +14,15 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_MODELS = ROOT.parent / "shared" / "models"
 if SHARED_MODELS.is_dir() and "ENHANCE_WIDGET_MODELS" not in os.environ:
-    # large models (MAXIM, ~97 MB) are never committed; CI has them beside the checkout
-    os.environ["ENHANCE_WIDGET_MODELS"] = str(SHARED_MODELS)
+    # large models (MAXIM, ~97 MB) are never committed; CI has them beside the checkout. Only the files
+    # the checkout lacks are offered (links in a temporary folder): the shared folder also holds the
+    # upstream conversions of shipped models (esrgan-slim before its exact fold), which would shadow them.
+    _SHARED_ONLY = Path(tempfile.mkdtemp(prefix="enhance-widget-shared-models-"))
+    atexit.register(shutil.rmtree, _SHARED_ONLY, True)
+    for _f in sorted(SHARED_MODELS.glob("*.onnx")):
+        if not (ROOT / "models" / _f.name).exists():
+            (_SHARED_ONLY / _f.name).symlink_to(_f)
+    os.environ["ENHANCE_WIDGET_MODELS"] = str(_SHARED_ONLY)
 MODELS = ROOT / "models"
 EVAL = MODELS / "eval"
 EVAL_NAMES = ("astronaut", "coffee", "chelsea", "rocket")
