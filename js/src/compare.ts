@@ -17,6 +17,11 @@ export interface Layer {
   height: number;
 }
 
+/** A bitmap as a layer. */
+export function layerOf(bitmap: ImageBitmap): Layer {
+  return { source: bitmap, width: bitmap.width, height: bitmap.height };
+}
+
 /** Extra drawing over the "after" image (tile grid, current tile), in output coordinates. */
 export type Overlay = (ctx: CanvasRenderingContext2D, zoom: number, frameW: number, frameH: number) => void;
 

@@ -48,6 +48,23 @@ export async function decodeImage(bytes: Uint8Array): Promise<ImageBitmap> {
   });
 }
 
+/** Decodes image bytes for one picture, keeping only the latest request's bitmap. */
+export class LatestDecode {
+  private seq = 0;
+
+  /** The bitmap; null: no bytes or undecodable; undefined: a newer decode overtook this one
+   * (its bitmap is closed). */
+  async decode(bytes: Uint8Array | null): Promise<ImageBitmap | null | undefined> {
+    const seq = ++this.seq;
+    const bitmap = bytes ? await decodeImage(bytes).catch(() => null) : null;
+    if (seq !== this.seq) {
+      bitmap?.close();
+      return undefined;
+    }
+    return bitmap;
+  }
+}
+
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "unknown";
   const units = ["B", "KB", "MB", "GB", "TB"];

@@ -3,23 +3,30 @@
 
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import "./styles.css";
-import { CompareView, type Layer } from "./compare";
+import { CompareView, layerOf } from "./compare";
 import { Controls, type DownloadFormat } from "./controls";
-import { bytesOf, decodeImage, h, setText, uid } from "./dom";
-import { BrowserRunner } from "./engine/runner";
+import { bytesOf, h, LatestDecode, setText, uid } from "./dom";
+import { downloadName, resultBlob, saveBlob } from "./download";
+import type { BrowserRunner } from "./engine/runner";
 import { FiguresView } from "./figures";
+import { bindFileDrop, filePicker, OPEN_MAX, openedName, sendFile } from "./opening";
 import type { State } from "./protocol";
 import * as P from "./protocol";
-import { abilities, type Pending, type Phase, phaseOf, statusLine, taskLabel } from "./status";
+import { hostRunner, toRunner } from "./runner_host";
+import {
+  abilities,
+  errorText,
+  type Pending,
+  type Phase,
+  phaseOf,
+  resultName,
+  savedText,
+  statusLine,
+} from "./status";
 import { ProgressView, TileLayer } from "./tiles";
 
 // biome-ignore lint/suspicious/noExplicitAny: anywidget's own handler type
 type Handler = (...args: any[]) => void;
-
-/** Opened files travel in pieces (a Jupyter websocket message has a size limit). */
-const OPEN_PIECE = 4 * 1024 * 1024;
-const OPEN_MAX = 256 * 1024 * 1024;
-const MIME: Record<DownloadFormat, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
 
 class App {
   private readonly root: HTMLElement;
@@ -45,8 +52,8 @@ class App {
   private planTimer = 0;
   private cancelledAfter: number | null = null;
   private phase: Phase = "empty";
-  private decodeSeq = 0;
-  private beforeSeq = 0;
+  private readonly beforeDecode = new LatestDecode();
+  private readonly resultDecode = new LatestDecode();
   private resultLoad: Promise<void> = Promise.resolve();
   private readonly runner: BrowserRunner;
 
@@ -67,18 +74,7 @@ class App {
       },
       this.figures.details,
     );
-    this.picker = h("input", {
-      type: "file",
-      accept: "image/*",
-      class: "ew-picker",
-      hidden: true,
-      tabindex: -1,
-    });
-    this.picker.addEventListener("change", () => {
-      const file = this.picker.files?.[0];
-      if (file) void this.openFile(file);
-      this.picker.value = "";
-    });
+    this.picker = filePicker((file) => void this.openFile(file));
     this.root = h(
       "div",
       {
@@ -100,34 +96,8 @@ class App {
       ],
     );
     el.replaceChildren(this.root);
-    this.bindDrop();
-    this.runner = new BrowserRunner(
-      {
-        send: (content, buffers) => this.model.send(content, undefined, buffers),
-        source: () => {
-          const bytes = bytesOf(this.model.get("source_bytes"));
-          return bytes
-            ? (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer)
-            : null;
-        },
-        tile: (t) =>
-          this.onMessage(
-            {
-              kind: P.TILE,
-              job: t.job,
-              index: t.index,
-              total: t.total,
-              pass: t.pass,
-              passes: t.passes,
-              region: t.region,
-              out_size: t.out_size,
-              ms: t.ms,
-            },
-            [new DataView(t.rgba)],
-          ),
-      },
-      uid("view"),
-    );
+    bindFileDrop(this.compare.stage, this.root, (file) => void this.openFile(file));
+    this.runner = hostRunner(this.model, (msg, buffers) => this.onMessage(msg, buffers));
     this.listen("msg:custom", (content: P.KernelMsg, buffers: DataView[]) =>
       this.onMessage(content, buffers),
     );
@@ -216,41 +186,12 @@ class App {
 
   // --- opening a photo: picker, drop on the stage, paste --------------------------------
 
-  private bindDrop(): void {
-    const stage = this.compare.stage;
-    const hasFiles = (e: DragEvent): boolean => Array.from(e.dataTransfer?.types ?? []).includes("Files");
-    stage.addEventListener("dragover", (e) => {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      e.stopPropagation();
-      if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
-      stage.classList.add("ew-drop");
-    });
-    stage.addEventListener("dragleave", () => stage.classList.remove("ew-drop"));
-    stage.addEventListener("drop", (e) => {
-      stage.classList.remove("ew-drop");
-      const file = e.dataTransfer?.files?.[0];
-      if (!file) return;
-      e.preventDefault();
-      e.stopPropagation();
-      void this.openFile(file);
-    });
-    this.root.addEventListener("paste", (e) => {
-      const items = Array.from(e.clipboardData?.files ?? []);
-      const file = items.find((f) => f.type.startsWith("image/")) ?? items[0];
-      if (!file) return;
-      e.preventDefault();
-      e.stopPropagation();
-      void this.openFile(file);
-    });
-  }
-
   private async openFile(file: File): Promise<void> {
     if (this.phase === "running" || this.phase === "cancelling" || this.phase === "starting") {
       this.say("A run is under way: cancel it or let it finish before opening another photo.");
       return;
     }
-    const name = file.name || `pasted.${(file.type.split("/")[1] ?? "png").replace("jpeg", "jpg")}`;
+    const name = openedName(file);
     if (file.size > OPEN_MAX) {
       this.say(`${name} is too large to open here (${Math.round(file.size / 2 ** 20)} MB).`);
       return;
@@ -259,11 +200,7 @@ class App {
     this.refresh();
     this.requests += 1;
     const id = `${this.prefix}-${this.requests}`;
-    for (let offset = 0; offset < file.size || offset === 0; offset += OPEN_PIECE) {
-      const piece = await file.slice(offset, offset + OPEN_PIECE).arrayBuffer();
-      this.model.send({ kind: P.OPEN, id, name, offset, size: file.size }, undefined, [piece]);
-      if (file.size === 0) break;
-    }
+    await sendFile((content, buffers) => this.model.send(content, undefined, buffers), id, name, file);
   }
 
   // --- keeping the result -----------------------------------------------------------------
@@ -271,61 +208,23 @@ class App {
   private async download(format: DownloadFormat, quality: number): Promise<void> {
     const png = bytesOf(this.model.get("result_png"));
     if (!png || !this.result) return;
-    let blob: Blob;
-    if (format === "png") {
-      const copy = new Uint8Array(png.byteLength);
-      copy.set(png);
-      blob = new Blob([copy.buffer], { type: MIME.png });
-    } else {
-      const c = document.createElement("canvas");
-      c.width = this.result.width;
-      c.height = this.result.height;
-      const ctx = c.getContext("2d");
-      if (!ctx) return;
-      if (format === "jpeg") {
-        ctx.fillStyle = "#ffffff"; // JPEG has no transparency
-        ctx.fillRect(0, 0, c.width, c.height);
-      }
-      ctx.drawImage(this.result, 0, 0);
-      const made = await new Promise<Blob | null>((ok) => c.toBlob(ok, MIME[format], quality / 100));
-      if (!made) {
-        this.say(`This browser cannot write ${format.toUpperCase()}; choose PNG.`);
-        return;
-      }
-      blob = made;
+    const blob = await resultBlob(png, this.result, format, quality);
+    if (blob === undefined) return;
+    if (blob === null) {
+      this.say(`This browser cannot write ${format.toUpperCase()}; choose PNG.`);
+      return;
     }
-    const url = URL.createObjectURL(blob);
-    const a = h("a", { href: url, download: this.downloadName(format), hidden: true });
-    this.root.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    this.say(`Downloaded ${this.downloadName(format)} (${Math.max(1, Math.round(blob.size / 1024))} KB).`);
-  }
-
-  private downloadName(format: DownloadFormat): string {
-    const name = this.model.get("source_name") || "photo";
-    const stem = name.includes(".") ? name.slice(0, name.lastIndexOf(".")) : name;
-    const run = this.model.get("last_run");
-    const tag = run.task === "upscale" && run.scale ? `upscalex${run.scale}` : (run.task ?? "enhanced");
-    const safe = stem.replace(/[^\p{L}\p{N}._-]+/gu, "_") || "photo";
-    return `${safe}_${tag}.${format === "jpeg" ? "jpg" : format}`;
+    const name = downloadName(this.model.get("source_name"), this.model.get("last_run"), format);
+    saveBlob(this.root, blob, name);
+    this.say(`Downloaded ${name} (${Math.max(1, Math.round(blob.size / 1024))} KB).`);
   }
 
   // --- messages from the kernel ----------------------------------------------------------
 
   private onMessage(msg: P.KernelMsg, buffers: DataView[]): void {
+    if (toRunner(this.runner, msg, buffers)) return;
     const ds = this.root.dataset;
     switch (msg.kind) {
-      case P.ENGINE_RUN:
-        void this.runner.onRun(msg);
-        return;
-      case P.ENGINE_ASSETS:
-        this.runner.onAssets(msg, buffers);
-        return;
-      case P.ENGINE_CANCEL:
-        this.runner.cancel(msg.job);
-        return;
       case P.RUN_STARTED:
         this.pending.run = false;
         if (this.tiles.job !== msg.job) {
@@ -375,15 +274,9 @@ class App {
         if (msg.request === P.CANCEL && msg.reason === "idle") break;
         if (msg.request !== P.OPEN) this.say(`Not done: ${msg.reason}`);
         break;
-      case P.SAVED: {
-        const run = this.model.get("last_run");
-        const earlier =
-          this.phase === "done"
-            ? ""
-            : ` the earlier result (${taskLabel(this.model.get("tasks"), run.task, run.scale)})`;
-        this.say(msg.again ? `Already saved${earlier} to ${msg.path}` : `Saved${earlier} to ${msg.path}`);
+      case P.SAVED:
+        this.say(savedText(msg, this.phase, this.model.get("last_run"), this.model.get("tasks")));
         break;
-      }
     }
     this.refresh();
   }
@@ -402,13 +295,8 @@ class App {
   }
 
   private async loadBefore(): Promise<void> {
-    const seq = ++this.beforeSeq;
-    const bytes = bytesOf(this.model.get("source_bytes"));
-    const bitmap = bytes ? await decodeImage(bytes).catch(() => null) : null;
-    if (seq !== this.beforeSeq) {
-      bitmap?.close();
-      return;
-    }
+    const bitmap = await this.beforeDecode.decode(bytesOf(this.model.get("source_bytes")));
+    if (bitmap === undefined) return; // a newer photo is on its way
     // the old bitmap is closed only once nothing paints it (a repaint while decoding drew a
     // detached bitmap: "The image source is detached")
     const old = this.before;
@@ -422,13 +310,8 @@ class App {
   }
 
   private async loadResult(): Promise<void> {
-    const seq = ++this.decodeSeq;
-    const bytes = bytesOf(this.model.get("result_png"));
-    const bitmap = bytes ? await decodeImage(bytes).catch(() => null) : null;
-    if (seq !== this.decodeSeq) {
-      bitmap?.close();
-      return;
-    }
+    const bitmap = await this.resultDecode.decode(bytesOf(this.model.get("result_png")));
+    if (bitmap === undefined) return; // a newer result is on its way
     this.result?.close();
     this.result = bitmap;
     if (bitmap && this.model.get("status") === "done") this.liveJob = null;
@@ -474,11 +357,9 @@ class App {
     this.figures.summary.hidden = !hasImage || Boolean(plan.error);
     this.progress.update(m.get("progress"), status, this.tiles.tileMs);
     const err = m.get("error");
-    const shownError = Boolean(err.type) && (phase === "failed" || err.during === "open");
-    this.errorBox.hidden = !shownError;
-    const what = err.during === "open" ? `Could not open ${err.name ?? "the file"}: ` : "";
-    const kept = err.during === "open" && hasImage ? " The photo shown before is kept." : "";
-    setText(this.errorBox, shownError ? `${what}${err.type}: ${err.message ?? ""}${kept}` : "");
+    const errorLine = errorText(err, phase, hasImage);
+    this.errorBox.hidden = errorLine === "";
+    setText(this.errorBox, errorLine);
     const line = statusLine({
       phase,
       plan,
@@ -497,18 +378,9 @@ class App {
     setText(this.statusLine, this.notice ? this.notice.text : `${openFailed}${line}`);
     this.statusLine.classList.toggle("ew-status-bad", phase === "failed" || phase === "no-model");
     // the result on screen says what made it once the settings no longer do (no disagreement)
-    const run = m.get("last_run");
-    const same =
-      !run.task || (run.task === m.get("task") && (run.task !== "upscale" || run.scale === m.get("scale")));
-    this.compare.setAfterName(
-      same ? "Enhanced" : `Earlier result: ${taskLabel(m.get("tasks"), run.task, run.scale)}`,
-    );
+    this.compare.setAfterName(resultName(m.get("last_run"), m.get("task"), m.get("scale"), m.get("tasks")));
     if (!running) this.updateFrame();
   }
-}
-
-function layerOf(bitmap: ImageBitmap): Layer {
-  return { source: bitmap, width: bitmap.width, height: bitmap.height };
 }
 
 function render({ model, el }: RenderProps<State>): () => void {

@@ -2,7 +2,7 @@
 // derived from the traits plus the requests this view has in flight, so the line, Run, Cancel,
 // Save and Download can never disagree.
 
-import type { LastRun, PlanFigures, Progress, TaskInfo } from "./protocol";
+import type { LastRun, PlanFigures, Progress, SavedMsg, State, TaskInfo } from "./protocol";
 
 export type Phase =
   | "empty" // no photo yet
@@ -154,4 +154,24 @@ export function statusLine(x: LineInputs): string {
     default:
       return `Ready: ${label}. Press Run.`;
   }
+}
+
+/** The error box's text, "" when it shows no error in this phase. */
+export function errorText(err: State["error"], phase: Phase, hasImage: boolean): string {
+  if (!err.type || (phase !== "failed" && err.during !== "open")) return "";
+  const what = err.during === "open" ? `Could not open ${err.name ?? "the file"}: ` : "";
+  const kept = err.during === "open" && hasImage ? " The photo shown before is kept." : "";
+  return `${what}${err.type}: ${err.message ?? ""}${kept}`;
+}
+
+/** What the result on screen is called: "Enhanced", or what made it once the settings no longer do. */
+export function resultName(run: LastRun, task: string, scale: number, tasks: TaskInfo[]): string {
+  const same = !run.task || (run.task === task && (run.task !== "upscale" || run.scale === scale));
+  return same ? "Enhanced" : `Earlier result: ${taskLabel(tasks, run.task, run.scale)}`;
+}
+
+/** What the status line says after Save (naming the result when the settings changed since). */
+export function savedText(msg: SavedMsg, phase: Phase, run: LastRun, tasks: TaskInfo[]): string {
+  const earlier = phase === "done" ? "" : ` the earlier result (${taskLabel(tasks, run.task, run.scale)})`;
+  return msg.again ? `Already saved${earlier} to ${msg.path}` : `Saved${earlier} to ${msg.path}`;
 }
