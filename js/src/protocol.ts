@@ -256,7 +256,7 @@ export interface LastRun {
   measured_s?: number;
 }
 
-/** The synced traits (see src/enhance_widget/widget/widget.py). */
+/** The synced traits (see src/enhance_widget/widget/state.py). */
 export interface State {
   task: string;
   model: string;

@@ -1,6 +1,6 @@
 """Custom-message protocol between the widget's kernel side and its front end.
 
-Persistent state lives in traits (see ``widget.py``); transient data travels as custom messages:
+Persistent state lives in traits (see ``state.py``); transient data travels as custom messages:
 a JSON part whose ``kind`` is one of the constants below, plus binary buffers (raw bytes, never text-encoded).
 ``js/src/protocol.ts`` holds the same constants; ``tests/test_widget_protocol.py`` keeps the two
 files in sync, so add a kind to both.
