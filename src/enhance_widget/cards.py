@@ -262,19 +262,3 @@ def card_from_json(entry: dict[str, Any]) -> ModelCard:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"manifest entry {entry.get('id', '?')!r} is malformed: {exc}") from exc
-
-
-__all__ = [
-    "BROWSER_FACTOR",
-    "BROWSER_RUN_S",
-    "QUALITY_MODES",
-    "RECIPE_NEEDS",
-    "TASKS",
-    "Cost",
-    "ExtraInput",
-    "ModelCard",
-    "QualityMode",
-    "SizeRule",
-    "Task",
-    "card_from_json",
-]
