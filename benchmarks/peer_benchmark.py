@@ -4,14 +4,19 @@
     python benchmarks/peer_benchmark.py --peers /work/peers [--sizes 256 512] [--runs 3]
 
 Same weights: ``esrgan-slim-x4`` is the ONNX conversion of ``@upscalerjs/esrgan-slim@1.0.0``'s x4
-model (see its card). Same image: the harness's ``.cache/img/astronaut_{256,512}.png`` (decoded once,
-the same uint8 pixels go to both). Same tiles: UpscalerJS ``patchSize 128 / padding 8`` against our
-``tile=128, overlap=8``; both feed 9 tiles of 128x128 at 256 px and 25 at 512 px (the table prints
-the model calls and pixels fed on our side). Same timing: decoded pixels in, output pixels in memory
-out, one untimed warm-up, median of ``--runs`` timed calls. UpscalerJS runs in Node (tfjs wasm,
-SIMD, one thread: see the harness README); we run ``enhance()`` with onnxruntime's default threads.
+model (see its card), rewritten exactly by ``models/recipes/fold_upsample.py`` (the nearest x4
+upsample + 3x3 conv became a low-resolution 3x3 conv + depth-to-space: the same weights re-arranged,
+equal outputs, ``tests/test_fold_upsample.py``); UpscalerJS runs its own npm package's original
+weights. The file's path and sha256 are printed and stored with the figures. Same image: the
+harness's ``.cache/img/astronaut_{256,512}.png`` (decoded once, the same uint8 pixels go to both).
+Same tiles: UpscalerJS ``patchSize 128 / padding 8`` against our ``tile=128, overlap=8``; both feed
+9 tiles of 128x128 at 256 px and 25 at 512 px (the table prints the model calls and pixels fed on
+our side). Same timing: decoded pixels in, output pixels in memory out, one untimed warm-up, median
+of ``--runs`` timed calls. UpscalerJS runs in Node (tfjs wasm, SIMD, one thread: see the harness
+README); we run ``enhance()`` with onnxruntime's default threads.
 
-The two sides alternate (peer, ours, peer, ours for each size), so load from other processes on
+The sides alternate run by run (peer, ours, onnxruntime alone; ``--runs`` rounds per size; each
+peer run is a fresh Node process with its own untimed warm-up), so load from other processes on
 this shared machine hits both alike; the ratio (peer seconds / our seconds) is the figure. CPU
 seconds per run are printed too: on a busy machine they are steadier than wall time. The output of
 both is compared (max |difference| in 0..255), which shows the weights really are the same.
@@ -20,6 +25,7 @@ both is compared (max |difference| in 0..255), which shows the weights really ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -27,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,31 +51,29 @@ MODEL_OURS = "esrgan-slim-x4"
 MODEL_PEER = "esrgan-slim/4x"
 
 
-def run_ours(pixels: np.ndarray, runs: int, threads: int | None) -> dict[str, Any]:
-    kw: dict[str, Any] = {"scale": 4, "model": MODEL_OURS, "tile": 128, "overlap": 8, "threads": threads}
-    res = enhance(pixels, **kw)  # warm-up (loads the session)
-    walls, cpus = [], []
-    for _ in range(runs):
-        c0, t0 = cpu_seconds(), time.perf_counter()
-        res = enhance(pixels, **kw)
-        walls.append(time.perf_counter() - t0)
-        cpus.append(cpu_seconds() - c0)
+def ours_kwargs(threads: int | None) -> dict[str, Any]:
+    return {"scale": 4, "model": MODEL_OURS, "tile": 128, "overlap": 8, "threads": threads}
+
+
+def run_ours(pixels: np.ndarray, threads: int | None) -> dict[str, Any]:
+    """One timed ``enhance()`` (the session is warm: :func:`main` runs one untimed call first)."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    res = enhance(pixels, **ours_kwargs(threads))
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     rec = res.record
     return {
-        "wall_s": statistics.median(walls),
-        "walls": walls,
-        "cpu_s": statistics.median(cpus),
+        "wall_s": wall,
+        "cpu_s": cpu,
         "tiles": len(rec["tile_ms"]),
         "model_s": sum(rec["tile_ms"]) / 1000,
-        "total_s": rec["total_ms"] / 1000,
         "tile_px": rec["plan"]["passes"][0]["tile"],
         "provider": rec["runtime"]["provider"],
         "array": res.array,
     }
 
 
-def run_raw(pixels: np.ndarray, runs: int, threads: int | None) -> dict[str, Any]:
-    """onnxruntime alone on the same padded tiles (no engine): the limit for the tiled engine."""
+def raw_feeds(pixels: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The engine's padded tiles for this image, as onnxruntime feeds."""
     card = catalog().get(MODEL_OURS)
     plan = plan_for(pixels.shape[1::-1], scale=4, model=MODEL_OURS, tile=128, overlap=8)
     src = load_image(pixels).rgb
@@ -77,16 +82,32 @@ def run_raw(pixels: np.ndarray, runs: int, threads: int | None) -> dict[str, Any
         x0, y0, x1, y1 = t.in_box
         patch = pad_to(src[y0:y1, x0:x1], t.padded[0], t.padded[1], card.size_rule.pad_mode)
         feeds.append({card.input_name: to_tensor(patch, card)})
-    sess = get_runtime(card, RuntimeOptions(intra_op_threads=threads)).session
-    for f in feeds[:1]:
+    return feeds
+
+
+def run_raw(feeds: list[dict[str, np.ndarray]], threads: int | None) -> float:
+    """onnxruntime alone on the same padded tiles (no engine): the limit for the tiled engine."""
+    sess = get_runtime(catalog().get(MODEL_OURS), RuntimeOptions(intra_op_threads=threads)).session
+    t0 = time.perf_counter()
+    for f in feeds:
         sess.run(None, f)
-    walls = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        for f in feeds:
-            sess.run(None, f)
-        walls.append(time.perf_counter() - t0)
-    return {"wall_s": statistics.median(walls), "calls": len(feeds)}
+    return time.perf_counter() - t0
+
+
+def run_raw_two_in_flight(feeds: list[dict[str, np.ndarray]], pool: ThreadPoolExecutor) -> float:
+    """onnxruntime alone, two tiles at a time with one intra-op thread each (what the engine could do
+    instead of splitting each call over two threads)."""
+    sess = get_runtime(catalog().get(MODEL_OURS), RuntimeOptions(intra_op_threads=1)).session
+    t0 = time.perf_counter()
+    list(pool.map(lambda k: [sess.run(None, f) for f in feeds[k::2]], range(2)))
+    return time.perf_counter() - t0
+
+
+def model_file() -> tuple[str, str]:
+    """The file our side runs and its sha256 (the folded esrgan-slim-x4, not the upstream conversion)."""
+    path = catalog().get(MODEL_OURS).path
+    assert path is not None
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def run_peer(peers: Path, image: Path, runs: int) -> dict[str, Any]:
@@ -120,32 +141,56 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     rows = []
+    pool = ThreadPoolExecutor(max_workers=2)
+    path, digest = model_file()
+    print(f"our model file: {path} sha256 {digest}", flush=True)
     for size in args.sizes:
         image = args.peers / ".cache" / "img" / f"astronaut_{size}.png"
         pixels = np.asarray(Image.open(image).convert("RGB"))
-        peer = run_peer(args.peers, image, args.runs)
-        ours = run_ours(pixels, args.runs, args.threads)
-        raw = run_raw(pixels, args.runs, args.threads)
-        peer_s = peer["warm_ms_median"] / 1000
-        diff = np.abs(ours["array"].astype(np.int16) - peer["array"].astype(np.int16))
+        feeds = raw_feeds(pixels)
+        enhance(pixels, **ours_kwargs(args.threads))  # untimed warm-up: loads the session
+        run_raw(feeds[:1], args.threads)
+        run_raw_two_in_flight(feeds[:2], pool)
+        load_before = os.getloadavg()[0]
+        peers, ours, raws, pairs = [], [], [], []
+        for _ in range(args.runs):  # interleaved: peer, ours, raw in each round
+            peers.append(run_peer(args.peers, image, 1))  # its own untimed warm-up, then one timed run
+            ours.append(run_ours(pixels, args.threads))
+            raws.append(run_raw(feeds, args.threads))
+            pairs.append(run_raw_two_in_flight(feeds, pool))
+        load_after = os.getloadavg()[0]
+        peer_s = statistics.median(p["warm_ms_median"] for p in peers) / 1000
+        peer_cpu = [statistics.median(p["cpu_ms"]) / 1000 for p in peers if p.get("cpu_ms")]
+        ours_s = statistics.median(o["wall_s"] for o in ours)
+        ours_cpu = statistics.median(o["cpu_s"] for o in ours)
+        raw_s = statistics.median(raws)
+        diff = np.abs(ours[-1]["array"].astype(np.int16) - peers[-1]["array"].astype(np.int16))
         row = {
             "size": size,
             "peer_s": peer_s,
-            "peer_runs_s": [round(v / 1000, 3) for v in peer.get("warm_ms", [])],
-            "peer_cpu_s": statistics.median(peer["cpu_ms"]) / 1000 if peer.get("cpu_ms") else None,
-            "ours_s": ours["wall_s"],
-            "ours_runs_s": [round(v, 3) for v in ours["walls"]],
-            "ours_cpu_s": ours["cpu_s"],
-            "ours_model_s": ours["model_s"],
-            "raw_s": raw["wall_s"],
-            "limit_ratio": peer_s / raw["wall_s"],
-            "engine_vs_raw": raw["wall_s"] / ours["wall_s"],
-            "tiles": ours["tiles"],
-            "tile": ours["tile_px"],
-            "provider": ours["provider"],
-            "ratio": peer_s / ours["wall_s"],
+            "peer_runs_s": [round(p["warm_ms_median"] / 1000, 3) for p in peers],
+            "peer_cpu_s": statistics.median(peer_cpu) if peer_cpu else None,
+            "ours_s": ours_s,
+            "ours_runs_s": [round(o["wall_s"], 3) for o in ours],
+            "ours_cpu_s": ours_cpu,
+            "ours_model_s": statistics.median(o["model_s"] for o in ours),
+            "raw_s": raw_s,
+            "raw_runs_s": [round(v, 3) for v in raws],
+            "raw_two_in_flight_s": statistics.median(pairs),
+            "raw_two_in_flight_runs_s": [round(v, 3) for v in pairs],
+            "limit_ratio_two_in_flight": peer_s / statistics.median(pairs),
+            "limit_ratio": peer_s / raw_s,
+            "engine_vs_raw": raw_s / ours_s,
+            "cpu_ratio": statistics.median(peer_cpu) / ours_cpu if peer_cpu else None,
+            "tiles": ours[-1]["tiles"],
+            "tile": ours[-1]["tile_px"],
+            "provider": ours[-1]["provider"],
+            "ratio": peer_s / ours_s,
             "max_abs_diff_255": int(diff.max()),
             "mean_abs_diff_255": float(diff.mean()),
+            "load_average_1min": [round(load_before, 2), round(load_after, 2)],
+            "model_file": path,
+            "model_sha256": digest,
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -155,16 +200,24 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs"
     )
     print(
-        "| input | UpscalerJS 1.0.0 Node wasm (s) | enhance-widget (s) | ratio "
+        "| input | UpscalerJS 1.0.0 Node wasm (s) | enhance-widget (s) | ratio | CPU s per run, peer / ours "
         "| onnxruntime alone, same tiles (s) | ratio limit (peer / raw) | engine throughput vs raw "
-        "| tiles | max abs diff |"
+        "| onnxruntime alone, 2 tiles at a time x 1 thread (s) | tiles | max abs diff "
+        "| load average (1 min, before / after) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        cpu = (
+            f"{r['peer_cpu_s']:.2f} / {r['ours_cpu_s']:.2f} = {r['cpu_ratio']:.1f}x"
+            if r["cpu_ratio"]
+            else f"? / {r['ours_cpu_s']:.2f}"
+        )
         print(
             f"| {r['size']}x{r['size']} | {r['peer_s']:.2f} | {r['ours_s']:.3f} | **{r['ratio']:.1f}x** "
-            f"| {r['raw_s']:.3f} | {r['limit_ratio']:.1f}x | {100 * r['engine_vs_raw']:.0f}% | {r['tiles']} "
-            f"| {r['max_abs_diff_255']} |"
+            f"| {cpu} "
+            f"| {r['raw_s']:.3f} | {r['limit_ratio']:.1f}x | {100 * r['engine_vs_raw']:.0f}% "
+            f"| {r['raw_two_in_flight_s']:.3f} ({r['limit_ratio_two_in_flight']:.1f}x) | {r['tiles']} "
+            f"| {r['max_abs_diff_255']} | {r['load_average_1min'][0]} / {r['load_average_1min'][1]} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
