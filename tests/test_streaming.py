@@ -143,3 +143,42 @@ def test_plan_memory_counts_the_streamed_output_and_caps_auto_tiles() -> None:
 def test_auto_tile_still_takes_a_small_image_whole(model: str) -> None:
     plan = plan_for((200, 150), scale=4, model=model, budget=2 * 1024**3)
     assert plan.passes[0].tile == (200, 150) and plan.total_tiles == 1
+
+
+def test_bands_that_meet_take_the_full_accumulator_and_feed_the_sink_in_row_bands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tiles whose overlap bands meet (tile 12, overlap 10) fall back to one accumulator; the sink
+    still gets every pixel once, in bands of rows, clipped, equal to the reference."""
+    monkeypatch.setattr(engine, "SINK_BAND_BYTES", 60 * 3 * 4 * 5)  # bands of 5 rows of 60 px
+    card = catalog().get("esrgan-slim-x2")
+    pp = plan_for((30, 23), scale=2, model=card.id, tile=12, overlap=10).passes[0]
+    assert engine._bands_meet(pp, (24, 24))
+    src = np.random.default_rng(5).random((23, 30, 3), dtype=np.float32)
+    hits = np.zeros((46, 60), np.int32)
+    boxes: list[tuple[int, int, int, int]] = []
+
+    class Counting(FloatSink):
+        def write(self, box: tuple[int, int, int, int], rgb: np.ndarray) -> None:
+            x0, y0, x1, y1 = box
+            assert rgb.min() >= 0.0 and rgb.max() <= 1.0
+            hits[y0:y1, x0:x1] += 1
+            boxes.append(box)
+            super().write(box, rgb)
+
+    sink = Counting((46, 60, 3))
+    none, _ = run_pass(src, pp, card, NoisyNearest(card, 2), CallbackProgress(), 1, 1, {}, True, sink=sink)
+    assert none is None and (hits == 1).all()
+    assert len(boxes) == 10 and all(b[3] - b[1] <= 5 for b in boxes)
+    np.testing.assert_array_equal(sink.array, _full_accumulator(src, pp, card, 2))
+
+
+def test_plan_memory_leaves_out_an_output_that_goes_to_disk() -> None:
+    card = catalog().get("span-x4")
+    out_bytes = 50000 * 4 * 300 * 4 * OUTPUT_BYTES_PER_PX
+    in_memory = pass_memory(card, (50000, 300), (192, 192), last=True, overlap=16, budget=out_bytes)
+    on_disk = pass_memory(card, (50000, 300), (192, 192), last=True, overlap=16, budget=out_bytes - 1)
+    assert in_memory - on_disk == out_bytes
+    plan = plan_for((50000, 300), scale=4, model=card.id, budget=640 * 1024**2)
+    assert plan.memory_bytes <= 640 * 1024**2 < out_bytes  # auto tiles fit beside a disk-backed output
+    assert min(plan.passes[-1].tile) >= 128

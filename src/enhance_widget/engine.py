@@ -27,6 +27,8 @@ from .runtimes import Runtime
 from .tiling import axis_weights
 
 F32 = NDArray[np.float32]
+SINK_BAND_BYTES = 64 * 1024**2
+"""A full-size accumulator goes to the sink in bands of rows of about this many float bytes."""
 
 
 @dataclass
@@ -253,7 +255,7 @@ def run_pass(
     tw_out = (pp.tiles[0].out_box[2] - pp.tiles[0].out_box[0]) if pp.tiles else 0
     if not pp.tiles or not _is_grid(pp) or _bands_meet(pp, (th_out, tw_out)):
         return _run_pass_full(
-            src, pp, card, runtime, progress, total, passes, controls, out_sink, float_sink, times
+            src, pp, card, runtime, progress, total, passes, controls, out_sink, float_sink, times, on_disk
         )
     blender = _RowBlender(pp, out_sink)
     # the blend and the conversion of tile k run on a helper thread while the model runs tile k + 1
@@ -361,10 +363,11 @@ def _run_pass_full(
     out_sink: OutputSink,
     float_sink: FloatSink | None,
     times: list[float],
+    on_disk: bool = False,
 ) -> tuple[F32 | None, list[float]]:
-    """Any tile layout: one full-size float accumulator, handed to the sink at the end."""
+    """Any tile layout: one full-size float accumulator, handed to the sink at the end in bands."""
     ow, oh = pp.out_size
-    acc = float_sink.array if float_sink is not None else _output_buffer((oh, ow, 3), False)
+    acc = float_sink.array if float_sink is not None else _output_buffer((oh, ow, 3), on_disk)
     acc[...] = 0.0
     for tile in pp.tiles:
         if progress.aborted:
@@ -376,10 +379,14 @@ def _run_pass_full(
         times.append(ms)
         _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
         acc[oy0:oy1, ox0:ox1] += weighted_tile(y, tile)
-    np.clip(acc, 0.0, 1.0, out=acc)
     if float_sink is None:
-        out_sink.write((0, 0, ow, oh), acc)
+        rows = max(1, SINK_BAND_BYTES // (ow * 3 * 4))  # the sink's conversion copies what it gets
+        for y0 in range(0, oh, rows):
+            band = acc[y0 : y0 + rows]
+            np.clip(band, 0.0, 1.0, out=band)
+            out_sink.write((0, y0, ow, min(oh, y0 + rows)), band)
         return None, times
+    np.clip(acc, 0.0, 1.0, out=acc)
     return acc, times
 
 

@@ -126,18 +126,28 @@ def tile_memory(card: ModelCard, padded_w: int, padded_h: int) -> int:
 
 
 def pass_memory(
-    card: ModelCard, in_size: tuple[int, int], padded: tuple[int, int], last: bool = False, overlap: int = 0
+    card: ModelCard,
+    in_size: tuple[int, int],
+    padded: tuple[int, int],
+    last: bool = False,
+    overlap: int = 0,
+    budget: int | None = None,
 ) -> int:
     """Input and output buffers of a pass, the model weights, and one tile's working memory.
 
     An intermediate pass (``last=False``) keeps its whole output in float32 for the next pass;
     the last one streams finished regions into the result array (``OUTPUT_BYTES_PER_PX``) and
-    keeps only two strips of the overlap band in float32 (see ``engine.run_pass``).
+    keeps only two strips of the overlap band in float32 (see ``engine.run_pass``). An output
+    larger than ``budget`` goes to a disk-backed map (the engine's rule), which is not counted:
+    its pages belong to the OS's page cache, which writes them out under pressure.
     """
     w, h = in_size
     s = card.scale
     out_px = w * h * s * s
-    buffers = w * h * 3 * FLOAT_BYTES + out_px * (OUTPUT_BYTES_PER_PX if last else 3 * FLOAT_BYTES)
+    out_bytes = out_px * (OUTPUT_BYTES_PER_PX if last else 3 * FLOAT_BYTES)
+    if budget is not None and out_bytes > budget:
+        out_bytes = 0
+    buffers = w * h * 3 * FLOAT_BYTES + out_bytes
     strips = 2 * overlap * s * w * s * 3 * FLOAT_BYTES if padded[1] < h else 0
     weights = 2 * (card.size_bytes or 0)
     return buffers + strips + weights + tile_memory(card, *padded)
@@ -167,7 +177,7 @@ def plan_pass(
         pw, ph = rule.fit(min(tile, w)), rule.fit(min(tile, h))
         if tile < max(w, h) and tile_memory(card, pw, ph) > TILE_WORKING_CAP:
             return False
-        return pass_memory(card, in_size, (pw, ph), last, overlap) <= budget
+        return pass_memory(card, in_size, (pw, ph), last, overlap, budget) <= budget
 
     if card.pipeline == "global-lab":
         return _plan_global(card, pass_index, first_index, in_size)
@@ -207,7 +217,7 @@ def plan_pass(
         overlap=overlap,
         grid=(len(xs), len(ys)),
         tiles=tuple(tiles),
-        memory_bytes=pass_memory(card, in_size, padded, last, overlap),
+        memory_bytes=pass_memory(card, in_size, padded, last, overlap, budget),
         seconds=seconds,
     )
 
