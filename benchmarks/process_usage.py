@@ -33,6 +33,43 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+class AnonPeak:
+    """Peak anonymous resident memory (``RssAnon``), sampled by a thread every ``interval`` s.
+
+    ``ru_maxrss`` also counts file pages mapped into the process, such as a disk-backed output
+    the OS may write out and drop; ``RssAnon`` is the memory only swap could free.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        import threading
+
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+
+    @staticmethod
+    def anon_bytes() -> int:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak, self.anon_bytes())
+
+    def __enter__(self) -> AnonPeak:
+        self.peak = self.anon_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.anon_bytes())
+
+
 def python_child(argv: list[str]) -> dict[str, Any]:
     """Run ``python *argv`` in a fresh process and return its last line of output, parsed as JSON.
 
@@ -43,4 +80,4 @@ def python_child(argv: list[str]) -> dict[str, Any]:
     return report
 
 
-__all__ = ["cpu_seconds", "peak_rss_bytes", "python_child", "rss_bytes"]
+__all__ = ["AnonPeak", "cpu_seconds", "peak_rss_bytes", "python_child", "rss_bytes"]
