@@ -345,7 +345,8 @@ def _tile_event(
             core_box=tile.core_box,
             out_size=pp.out_size,
             ms=ms,
-            pixels=np.clip(core, 0.0, 1.0),
+            # a copy per tile, made only when someone looks (a widget or a callback)
+            pixels=np.clip(core, 0.0, 1.0) if getattr(progress, "wants_pixels", True) else None,
             provider=getattr(runtime, "provider", ""),
         )
     )
