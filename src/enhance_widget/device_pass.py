@@ -26,7 +26,7 @@ import numpy as np
 from .catalog import ModelCard
 from .errors import Cancelled, ModelFormatError
 from .planning import PassPlan, TilePlan, tile_memory
-from .progress import Progress, TileEvent
+from .progress import Progress
 from .tiling import axis_weights
 
 MAX_BATCH = 8
@@ -220,7 +220,7 @@ def run_pass_on_device(
     import torch.nn.functional as F
 
     from .engine import _is_grid as is_grid
-    from .engine import extra_feeds
+    from .engine import extra_feeds, tile_event
 
     device = runtime.device_for_pass()
     s = card.scale
@@ -293,21 +293,7 @@ def run_pass_on_device(
                         cx0, cy0, cx1, cy1 = tile.core_box
                         core = yt[:, cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0].clamp(0.0, 1.0)
                         pixels = core.permute(1, 2, 0).cpu().numpy()
-                    progress.tile_done(
-                        TileEvent(
-                            index=tile.index,
-                            total=total,
-                            pass_index=pp.pass_index,
-                            passes=passes,
-                            in_box=tile.in_box,
-                            out_box=tile.out_box,
-                            core_box=tile.core_box,
-                            out_size=pp.out_size,
-                            ms=ms,
-                            pixels=pixels,
-                            provider=getattr(runtime, "provider", ""),
-                        )
-                    )
+                    progress.tile_done(tile_event(tile, pp, total, passes, ms, pixels, runtime))
                     if writer and rows_stream and (tile.index - first) % gx == gx - 1:  # a row is done
                         row = (tile.index - first) // gx
                         writer.flush_until(pp.tiles[(row + 1) * gx].out_box[1] if row + 1 < gy else oh)

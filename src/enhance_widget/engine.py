@@ -321,6 +321,25 @@ class _RowBlender:
             self.right_prev = None
 
 
+def tile_event(
+    tile: TilePlan, pp: PassPlan, total: int, passes: int, ms: float, pixels: Any, runtime: Runtime
+) -> TileEvent:
+    """The event of a finished tile (``pixels``: its core, H x W x 3 float32 0..1, or ``None``)."""
+    return TileEvent(
+        index=tile.index,
+        total=total,
+        pass_index=pp.pass_index,
+        passes=passes,
+        in_box=tile.in_box,
+        out_box=tile.out_box,
+        core_box=tile.core_box,
+        out_size=pp.out_size,
+        ms=ms,
+        pixels=pixels,
+        provider=getattr(runtime, "provider", ""),
+    )
+
+
 def _tile_event(
     progress: Progress,
     tile: TilePlan,
@@ -331,25 +350,12 @@ def _tile_event(
     ms: float,
     runtime: Runtime,
 ) -> None:
-    ox0, oy0 = tile.out_box[:2]
-    cx0, cy0, cx1, cy1 = tile.core_box
-    core = y[cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0]
-    progress.tile_done(
-        TileEvent(
-            index=tile.index,
-            total=total,
-            pass_index=pp.pass_index,
-            passes=passes,
-            in_box=tile.in_box,
-            out_box=tile.out_box,
-            core_box=tile.core_box,
-            out_size=pp.out_size,
-            ms=ms,
-            # a copy per tile, made only when someone looks (a widget or a callback)
-            pixels=np.clip(core, 0.0, 1.0) if getattr(progress, "wants_pixels", True) else None,
-            provider=getattr(runtime, "provider", ""),
-        )
-    )
+    pixels = None
+    if getattr(progress, "wants_pixels", True):  # a copy per tile, made only when someone looks
+        ox0, oy0 = tile.out_box[:2]
+        cx0, cy0, cx1, cy1 = tile.core_box
+        pixels = np.clip(y[cy0 - oy0 : cy1 - oy0, cx0 - ox0 : cx1 - ox0], 0.0, 1.0)
+    progress.tile_done(tile_event(tile, pp, total, passes, ms, pixels, runtime))
 
 
 def _run_pass_full(
