@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enhance_widget import engine, enhance, plan_for
+from enhance_widget.blending import weighted_tile
 from enhance_widget.catalog import ModelCard, catalog
-from enhance_widget.engine import ArraySink, FloatSink, run_pass, weighted_tile
+from enhance_widget.engine import run_pass
 from enhance_widget.planning import OUTPUT_BYTES_PER_PX, TILE_WORKING_CAP, make_plan, pass_memory, tile_memory
 from enhance_widget.progress import CallbackProgress, TileEvent
+from enhance_widget.sinks import ArraySink, FloatSink
+from enhance_widget.tiling import axis_weights
 
 
 class NoisyNearest:
@@ -43,8 +46,8 @@ def _full_accumulator(src: np.ndarray, pp, card: ModelCard, seed: int) -> np.nda
     for tile in pp.tiles:
         y, _ = engine.run_tile(src, tile, card, rt, {})
         ox0, oy0, ox1, oy1 = tile.out_box
-        wy = np.asarray(engine.axis_weights(y.shape[0], tile.bands[1], tile.bands[3]), np.float32)
-        wx = np.asarray(engine.axis_weights(y.shape[1], tile.bands[0], tile.bands[2]), np.float32)
+        wy = np.asarray(axis_weights(y.shape[0], tile.bands[1], tile.bands[3]), np.float32)
+        wx = np.asarray(axis_weights(y.shape[1], tile.bands[0], tile.bands[2]), np.float32)
         a = y * wy[:, None, None] * wx[None, :, None]
         out[oy0:oy1, ox0:ox1] += a
     return np.clip(out, 0.0, 1.0)
@@ -90,8 +93,8 @@ def test_sink_receives_each_output_pixel_once_and_weighted_tile_is_the_formula()
     np.testing.assert_array_equal(sink.array, _full_accumulator(src, pp, card, 1))
     y = np.random.default_rng(0).random((80, 80, 3), dtype=np.float32)
     t = pp.tiles[len(pp.tiles) // 2]
-    wy = np.asarray(engine.axis_weights(80, t.bands[1], t.bands[3]), np.float32)
-    wx = np.asarray(engine.axis_weights(80, t.bands[0], t.bands[2]), np.float32)
+    wy = np.asarray(axis_weights(80, t.bands[1], t.bands[3]), np.float32)
+    wx = np.asarray(axis_weights(80, t.bands[0], t.bands[2]), np.float32)
     np.testing.assert_array_equal(weighted_tile(y, t), y * wy[:, None, None] * wx[None, :, None])
 
 

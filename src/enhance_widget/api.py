@@ -14,7 +14,7 @@ from typing import Any, cast
 import numpy as np
 
 from .catalog import TASKS, ModelCard, SizeRule, catalog, sha256_of
-from .engine import ArraySink, run_plan
+from .engine import run_plan
 from .errors import EnhanceError, MemoryBudgetError, ModelFormatError, ModelIntegrityError, ModelNotFoundError
 from .images import load_image, resize_plane, to_array, with_colour_output
 from .planning import DEFAULT_OVERLAP, Plan, default_scale, plan_for
@@ -25,6 +25,7 @@ from .result import Result
 from .runtimes import Runtime
 from .runtimes.ort import RuntimeOptions, load_runtime
 from .runtimes.tta import TtaRuntime
+from .sinks import ArraySink
 
 _default_scale = default_scale  # batch.py and dask_array.py import it from here
 

@@ -86,7 +86,8 @@ def _tile_task(
     blobs: Sequence[bytes | None],
 ) -> np.ndarray:
     """On a worker: one tile of one pass, weighted by its blend window (float32, output pixels)."""
-    from .engine import run_tile, weighted_tile
+    from .blending import weighted_tile
+    from .engine import run_tile
     from .images import _from_array
 
     region = _region(pieces, tile.in_box)

@@ -7,24 +7,23 @@ It takes a :class:`~enhance_widget.planning.Plan`, the source pixels, one
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .blending import _RowBlender, weighted_tile
 from .catalog import ModelCard
 from .device_pass import can_run_on_device, run_pass_on_device
 from .errors import Cancelled, ModelFormatError
 from .planning import PassPlan, Plan, TilePlan
-from .progress import Box, Progress, TileEvent
+from .progress import Progress, TileEvent
 from .runtimes import Runtime
-from .tiling import axis_weights
+from .sinks import FloatSink, OutputSink, _output_buffer
 
 F32 = NDArray[np.float32]
 SINK_BAND_BYTES = 64 * 1024**2
@@ -77,15 +76,6 @@ def extra_feeds(card: ModelCard, controls: Mapping[str, float]) -> dict[str, np.
     return feeds
 
 
-def _output_buffer(shape: tuple[int, ...], on_disk: bool, dtype: np.dtype[Any] | type = np.float32) -> Any:
-    if not on_disk:
-        return np.zeros(shape, dtype=dtype)
-    tmp = tempfile.NamedTemporaryFile(prefix="enhance-widget-", suffix=".out", delete=True)  # noqa: SIM115
-    mm = np.memmap(tmp, dtype=dtype, mode="w+", shape=shape)
-    mm._enhance_tmp = tmp  # type: ignore[attr-defined]  # keeps the file alive with the map
-    return mm
-
-
 def run_tile(
     src: F32, tile: TilePlan, card: ModelCard, runtime: Runtime, controls: Mapping[str, float]
 ) -> tuple[F32, float]:
@@ -103,109 +93,6 @@ def run_tile(
             f"{tile.padded[0]}x{tile.padded[1]} input; its card says scale x{s}"
         )
     return y[: (y1 - y0) * s, : (x1 - x0) * s], ms
-
-
-@lru_cache(maxsize=256)
-def _axis_weights(size: int, band_before: int, band_after: int) -> np.ndarray:
-    w = np.asarray(axis_weights(size, band_before, band_after), dtype=np.float32)
-    w.setflags(write=False)
-    return w
-
-
-def _weight_in_place(a: F32, bands: tuple[int, int, int, int]) -> F32:
-    """Multiply ``a`` (H x W x C, owned) by the blend window, touching only the overlap bands.
-
-    Bit-identical to ``a * wy[:, None, None] * wx[None, :, None]``: outside the bands the weights
-    are exactly 1, and inside them each value sees the same two products in the same order.
-    """
-    left, top, right, bottom = bands
-    h, w = a.shape[:2]
-    if top + bottom > h or left + right > w:  # bands that meet: the plain formula
-        wy, wx = _axis_weights(h, top, bottom), _axis_weights(w, left, right)
-        a *= wy[:, None, None]
-        a *= wx[None, :, None]
-        return a
-    if top or bottom:
-        wy = _axis_weights(h, top, bottom)
-        if top:
-            a[:top] *= wy[:top, None, None]
-        if bottom:
-            a[h - bottom :] *= wy[h - bottom :, None, None]
-    if left or right:
-        wx = _axis_weights(w, left, right)
-        if left:
-            a[:, :left] *= wx[None, :left, None]
-        if right:
-            a[:, w - right :] *= wx[None, w - right :, None]
-    return a
-
-
-def weighted_tile(y: F32, tile: TilePlan) -> F32:
-    """A tile's output times its blend window (the weights of neighbouring tiles sum to one)."""
-    return _weight_in_place(np.array(y, dtype=np.float32, order="C", copy=True), tile.bands)
-
-
-class OutputSink(Protocol):
-    """Receives finished output regions of the last pass (clipped to 0..1), each exactly once."""
-
-    def write(self, box: Box, rgb: F32) -> None: ...
-
-
-class FloatSink:
-    """The pass output as one float32 array (in memory, or disk-backed when large)."""
-
-    def __init__(self, shape: tuple[int, int, int], on_disk: bool = False) -> None:
-        self.array = _output_buffer(shape, on_disk)
-
-    def write(self, box: Box, rgb: F32) -> None:
-        x0, y0, x1, y1 = box
-        self.array[y0:y1, x0:x1] = rgb
-
-
-class ArraySink:
-    """Converts each finished region with ``convert(rgb, box)`` into one preallocated array.
-
-    The array (the output's final dtype and channels, e.g. uint8) is made at the first write;
-    with ``on_disk`` it is a disk-backed map. No float copy of the whole output ever exists.
-    """
-
-    def __init__(
-        self,
-        size: tuple[int, int],
-        convert: Callable[[F32, Box], np.ndarray],
-        disk_threshold_bytes: int | None = None,
-    ) -> None:
-        self.size = size
-        self.convert = convert
-        self.disk_threshold_bytes = disk_threshold_bytes
-        self.array: np.ndarray | None = None
-        self.sha256: str | None = None
-        self.direct_dtype: np.dtype[Any] | None = None
-        """Set when ``convert`` is the plain 8-bit RGB rule, so a device pass may convert the whole output."""
-
-    def write_direct(self, array: np.ndarray, sha256: str | None = None) -> None:
-        """The whole output, already converted (HxWx3 ``direct_dtype``), e.g. by a GPU pass.
-
-        ``sha256``: the digest of its bytes when the writer computed it on the way (kept as ``sha256``).
-        """
-        self.sha256 = sha256
-        on_disk = self.disk_threshold_bytes is not None and array.nbytes > self.disk_threshold_bytes
-        if on_disk:
-            self.array = _output_buffer(array.shape, True, array.dtype)
-            self.array[...] = array
-        else:
-            self.array = array
-
-    def write(self, box: Box, rgb: F32) -> None:
-        x0, y0, x1, y1 = box
-        block = self.convert(rgb, box)
-        if self.array is None:
-            w, h = self.size
-            shape = (h, w, *block.shape[2:])
-            nbytes = int(np.prod(shape)) * block.dtype.itemsize
-            on_disk = self.disk_threshold_bytes is not None and nbytes > self.disk_threshold_bytes
-            self.array = _output_buffer(shape, on_disk, block.dtype)
-        self.array[y0:y1, x0:x1] = block
 
 
 def _bands_meet(pp: PassPlan, shape: tuple[int, int]) -> bool:
@@ -282,43 +169,6 @@ def run_pass(
                 wait([pending])
             raise
     return (float_sink.array if float_sink is not None else None), times
-
-
-class _RowBlender:
-    """Blends finished tiles (in plan order) and hands every final region to the sink once."""
-
-    def __init__(self, pp: PassPlan, sink: OutputSink) -> None:
-        ow = pp.out_size[0]
-        band = max(t.bands[3] for t in pp.tiles)
-        self.sink = sink
-        self.gx = pp.grid[0]
-        self.first = pp.tiles[0].index
-        self.down = np.zeros((band, ow, 3), dtype=np.float32)  # the current row's top band, pending
-        self.next_down = np.zeros_like(self.down)  # this row's bottom band (the next row's top band)
-        self.right_prev: F32 | None = None
-
-    def add(self, tile: TilePlan, y: F32) -> None:
-        ox0, oy0, ox1, oy1 = tile.out_box
-        left, top, right, bottom = tile.bands
-        a = weighted_tile(y, tile)
-        h, w = a.shape[:2]
-        down, next_down = self.down, self.next_down
-        if top:
-            a[:top] += down[:top, ox0:ox1]
-            down[:top, ox0:ox1] = a[:top]
-        if bottom:
-            a[h - bottom :] += next_down[:bottom, ox0:ox1]
-            next_down[:bottom, ox0:ox1] = a[h - bottom :]
-        if left and self.right_prev is not None:
-            a[top : h - bottom, :left] += self.right_prev
-        self.right_prev = a[top : h - bottom, w - right :].copy() if right else None
-        block = a[: h - bottom, : w - right]
-        np.clip(block, 0.0, 1.0, out=block)
-        self.sink.write((ox0, oy0, ox1 - right, oy1 - bottom), block)
-        if (tile.index - self.first) % self.gx == self.gx - 1:  # end of a row of tiles
-            self.down, self.next_down = next_down, down
-            self.next_down.fill(0.0)
-            self.right_prev = None
 
 
 def tile_event(
