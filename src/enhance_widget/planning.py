@@ -137,7 +137,8 @@ def pass_memory(
 
     An intermediate pass (``last=False``) keeps its whole output in float32 for the next pass;
     the last one streams finished regions into the result array (``OUTPUT_BYTES_PER_PX``) and
-    keeps only two strips of the overlap band in float32 (see ``engine.run_pass``). An output
+    keeps only two strips of the overlap band in float32 (see ``engine.run_pass``; ``overlap``
+    is the largest overlap between rows of tiles, ``row_overlap``). An output
     larger than ``budget`` goes to a disk-backed map (the engine's rule), which is not counted:
     its pages belong to the OS's page cache, which writes them out under pressure.
     """
@@ -151,6 +152,18 @@ def pass_memory(
     strips = 2 * overlap * s * w * s * 3 * FLOAT_BYTES if padded[1] < h else 0
     weights = 2 * (card.size_bytes or 0)
     return buffers + strips + weights + tile_memory(card, *padded)
+
+
+def row_overlap(length: int, tile: int, overlap: int) -> int:
+    """The largest overlap between consecutive rows of tiles, in input pixels.
+
+    Tiles are spread evenly (``axis_starts``), so rows overlap by more than ``overlap`` when few
+    rows cover the height: 300 px in tiles of 192 overlap by 84. The host loop keeps that band
+    across the whole width (``blending._RowBlender``), so the memory model must use it.
+    """
+    tile = min(tile, length)
+    starts = axis_starts(length, tile, overlap)
+    return max((a + tile - b for a, b in zip(starts, starts[1:], strict=False)), default=0)
 
 
 def _axis(length: int, tile: int, overlap: int) -> tuple[list[int], list[tuple[int, int]], int]:
@@ -177,7 +190,8 @@ def plan_pass(
         pw, ph = rule.fit(min(tile, w)), rule.fit(min(tile, h))
         if tile < max(w, h) and tile_memory(card, pw, ph) > TILE_WORKING_CAP:
             return False
-        return pass_memory(card, in_size, (pw, ph), last, overlap, budget) <= budget
+        rows = row_overlap(h, tile, overlap)
+        return pass_memory(card, in_size, (pw, ph), last, rows, budget) <= budget
 
     if card.pipeline == "global-lab":
         return _plan_global(card, pass_index, first_index, in_size)
@@ -217,7 +231,7 @@ def plan_pass(
         overlap=overlap,
         grid=(len(xs), len(ys)),
         tiles=tuple(tiles),
-        memory_bytes=pass_memory(card, in_size, padded, last, overlap, budget),
+        memory_bytes=pass_memory(card, in_size, padded, last, row_overlap(h, side, overlap), budget),
         seconds=seconds,
     )
 
