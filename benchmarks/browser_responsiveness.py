@@ -64,7 +64,7 @@ from tests.browser.pagetools import KERNEL_IDLE_JS, kernel_exec, kernel_json, wa
 from tests.lite.test_lite_engine import SITE, serve_site  # noqa: E402
 
 GOALS_MS = {"first_tile": 1000.0, "cancel": 250.0}
-FIRST_SETUP = "w.task = 'upscale'; w.scale = 4; w.model = ''; w.quality = 'balanced'; w.tile = '256'"
+FIRST_SETUP = "w.task = 'upscale'; w.scale = 4; w.model = ''; w.quality = 'balanced'; w.tile = '{tile}'"
 PLAN_EXPR = "[w.plan.get(k) for k in ('model', 'total_tiles', 'tta')] + [w.engine, w.plan.get('provider')]"
 CANCEL_SETUP = "w.task = 'upscale'; w.scale = 4; w.model = ''; w.quality = 'best'; w.tile = '64'"
 
@@ -200,11 +200,12 @@ def series(
     seed: int,
     timeout_ms: float,
     between: Callable[[], float] | None = None,
+    tile: str = "256",
 ) -> dict[str, Any]:
     pg.evaluate(PROBE_JS)
     rng = random.Random(seed)
-    out: dict[str, Any] = {"engine": engine}
-    settle(pg, FIRST_SETUP, timeout_ms)
+    out: dict[str, Any] = {"engine": engine, "first_tile_setting": tile}
+    settle(pg, FIRST_SETUP.format(tile=tile), timeout_ms)
     out["first_plan"] = kernel_json(pg, PLAN_EXPR)
     load = [load1()]
     tries = []
@@ -281,7 +282,9 @@ def run_lite(args: argparse.Namespace, jpeg: bytes) -> dict[str, Any]:
                 timeout=120_000,
             )
             wait_dataset(pg, "beforeReady", "v === '1'", 120_000)
-            result = series(pg, "lite", args.first_tries, args.cancel_tries, args.seed, 600_000)
+            result = series(
+                pg, "lite", args.first_tries, args.cancel_tries, args.seed, 600_000, tile=args.lite_tile
+            )
             # headless Chromium here has no GPU: the plan's "webgpu if the page has a hardware
             # adapter, else wasm" means wasm (onnxruntime-web's WASM build in the worker)
             result["webgpu_adapter"] = pg.evaluate(
@@ -361,17 +364,19 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 cold_note,
             )
         )
+        setting = str(r.get("first_tile_setting", "256"))
+        tiles = f"{setting}-px tiles" if setting.isdigit() else f"{setting} tiles"
         if first["tries"]:
             call = _median(r.get("tile_call_ms", []))
             note = (
                 f"the tile's model call alone: {_ms(call)} (same kernel, interleaved)"
                 if kernel
-                else f"a 256-px tile takes {_ms(gap)} in the worker (between painted tiles)"
+                else f"a tile takes {_ms(gap)} in the worker (between painted tiles)"
             )
             out.append(
                 _row(
                     engine,
-                    "Run to first painted tile (256-px tiles, balanced)",
+                    f"Run to first painted tile ({tiles}, balanced)",
                     [t["first_tile_ms"] for t in first["tries"]],
                     first_goal,
                     first["load"],
@@ -387,9 +392,9 @@ def rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ),
             (
                 every,
-                "256-px tiles, balanced, just after the first tile",
+                f"{tiles}, balanced, just after the first tile",
                 first["load"],
-                f"the WASM call in flight (a whole 256-px tile: {_ms(gap)})",
+                f"the WASM call in flight (a whole tile: {_ms(gap)})",
             ),
         ):
             if not tries:
@@ -416,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cancel-tries", type=int, default=20)
     ap.add_argument("--size", type=int, default=512, help="side of the square photo")
     ap.add_argument("--seed", type=int, default=23)
+    ap.add_argument(
+        "--lite-tile",
+        default="auto",
+        help="Lite's first-tile tile setting: auto (the default: the browser engine's auto tiles keep "
+        "one call under planning.BROWSER_TILE_S) or a side such as 256",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     jpeg = photo_jpeg(args.size)
@@ -448,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "machine": machine(),
             "size": args.size,
-            "first_setup": FIRST_SETUP,
+            "first_setup": FIRST_SETUP.format(tile=f"256 (kernel), {args.lite_tile} (lite)"),
             "cancel_setup": CANCEL_SETUP,
             "goals_ms": GOALS_MS,
             "table": table,

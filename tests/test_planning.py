@@ -85,3 +85,24 @@ def test_bad_arguments() -> None:
         make_plan((10, 10), card, [card], overlap=-1)
     with pytest.raises(ValueError, match="at least 8"):
         make_plan((100, 100), card, [card], tile=4)
+
+
+@pytest.mark.parametrize("model", ["span-x4", "esrgan-slim-x4", "ffdnet-color", "deblur-naflite"])
+def test_browser_auto_tiles_keep_one_model_call_short(model: str) -> None:
+    """The browser engine (one WASM thread) gets auto tiles whose one call is estimated under
+    BROWSER_TILE_S, so Run paints and Cancel stops about that soon; the kernel's plan is unchanged,
+    and a tile the user picks is kept."""
+    from enhance_widget.planning import BROWSER_TILE_S, call_seconds
+
+    card = catalog().get(model)
+    scale = card.scale if card.task == "upscale" else None
+    kernel = plan_for((1200, 900), card.task, scale, model)
+    browser = plan_for((1200, 900), card.task, scale, model, engine="browser")
+    pw, ph = browser.passes[0].tiles[0].padded
+    assert call_seconds(card, pw, ph, "browser") <= BROWSER_TILE_S
+    kw, kh = kernel.passes[0].tiles[0].padded
+    assert call_seconds(card, kw, kh, "browser") > BROWSER_TILE_S  # the cap is what changed it
+    assert browser.passes[0].tile[0] < kernel.passes[0].tile[0]
+    assert browser.total_tiles > kernel.total_tiles
+    fixed = plan_for((1200, 900), card.task, scale, model, tile=256, engine="browser")
+    assert fixed.passes[0].tile == (256, 256)

@@ -22,6 +22,11 @@ TILE_WORKING_CAP = 256 * 1024**2
 """Auto tiling keeps one tile's working memory under this (unless the whole image is one tile):
 bigger tiles multiply peak memory but barely speed up (overlap costs (t / (t - o))^2: 1.14 at
 256 px, 1.07 at 512 px with 16 px of overlap)."""
+BROWSER_TILE_S = 1.0
+"""Auto tiles for the browser engine keep one model call's estimated time under this: the page
+paints a first tile and stops on Cancel within about this long (a WASM call cannot be interrupted,
+and it runs on one thread, about 12x slower than the kernel engine). The price is overlap: 128-px
+tiles compute (128 / 112)^2 = 1.31x the pixels against 1.14x for 256-px tiles."""
 OUTPUT_BYTES_PER_PX = 3
 """The last pass writes each finished region straight into the result (uint8 RGB) array."""
 
@@ -118,6 +123,12 @@ def default_budget() -> int:
     return min(DEFAULT_BUDGET_CAP, avail // 2) if avail else DEFAULT_BUDGET_CAP
 
 
+def call_seconds(card: ModelCard, padded_w: int, padded_h: int, engine: str = "kernel") -> float:
+    """The estimated time of one model call on a padded tile (the card's cost figures)."""
+    factor = card.cost.browser_factor if engine == "browser" else 1.0
+    return card.cost.ms_per_mpx * factor * padded_w * padded_h / 1e9
+
+
 def tile_memory(card: ModelCard, padded_w: int, padded_h: int) -> int:
     """Working memory of one model call on a padded tile."""
     px = padded_w * padded_h
@@ -181,6 +192,7 @@ def plan_pass(
     overlap: int,
     budget: int,
     last: bool = False,
+    call_seconds_cap: float | None = None,
 ) -> PassPlan:
     w, h = in_size
     rule = card.size_rule
@@ -189,6 +201,8 @@ def plan_pass(
     def fits(tile: int) -> bool:
         pw, ph = rule.fit(min(tile, w)), rule.fit(min(tile, h))
         if tile < max(w, h) and tile_memory(card, pw, ph) > TILE_WORKING_CAP:
+            return False
+        if call_seconds_cap is not None and call_seconds(card, pw, ph, "browser") > call_seconds_cap:
             return False
         rows = row_overlap(h, tile, overlap)
         return pass_memory(card, in_size, (pw, ph), last, rows, budget) <= budget
@@ -284,10 +298,12 @@ def make_plan(
     budget: int | None = None,
     tta: bool = False,
     quality: str = "balanced",
+    engine: str = "kernel",
 ) -> Plan:
     """Plan a run of ``card`` (whose single-pass cards are ``pass_cards``) on an image.
 
     With ``tta`` every tile runs 8 times (flips and rotations), which the time estimate shows.
+    ``engine="browser"``: auto tiles also keep one model call under :data:`BROWSER_TILE_S`.
     """
     w, h = in_size
     if w < 1 or h < 1:
@@ -300,7 +316,8 @@ def make_plan(
     size = in_size
     first = 0
     for k, pc in enumerate(pass_cards):
-        p = plan_pass(pc, k, first, size, strategy, overlap, budget, last=k == len(pass_cards) - 1)
+        cap = BROWSER_TILE_S if engine == "browser" else None
+        p = plan_pass(pc, k, first, size, strategy, overlap, budget, k == len(pass_cards) - 1, cap)
         passes.append(p)
         first += len(p.tiles)
         size = p.out_size
@@ -383,8 +400,13 @@ def plan_for(
     overlap: int = DEFAULT_OVERLAP,
     budget: int | None = None,
     quality: str = "balanced",
+    engine: str = "kernel",
 ) -> Plan:
-    """The plan a run would follow (cheap; nothing is loaded or run); it carries its cards."""
+    """The plan a run would follow (cheap; nothing is loaded or run); it carries its cards.
+
+    ``engine``: ``"kernel"`` or ``"browser"`` (the browser engine gets smaller auto tiles).
+    """
     scale = default_scale(task, scale)
     card, tta = choose_model(task, scale, model, quality)
-    return make_plan(size, card, catalog().resolve_chain(card), tile, overlap, budget, tta, quality)
+    chain = catalog().resolve_chain(card)
+    return make_plan(size, card, chain, tile, overlap, budget, tta, quality, engine)

@@ -34,8 +34,9 @@ class BrowserJobs(JobLifecycle):
         budget = opts.budget if opts.budget is not None else default_budget()
         try:
             plan = plan_for(
-                size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality
-            )
+                size, opts.task, opts.scale, opts.model, opts.tile, opts.overlap, budget, opts.quality,
+                engine="browser",
+            )  # fmt: skip
             job.cards = list(plan.cards)
             message = engine_run(job.id, plan, job.cards, opts, image or {})
         except Exception as exc:

@@ -288,7 +288,7 @@ def plan_figures(
     model_id = model or None
     try:
         tile_arg = parse_tile(tile)
-        plan = plan_for(size, task, s, model_id, tile_arg, overlap, quality=quality)
+        plan = plan_for(size, task, s, model_id, tile_arg, overlap, quality=quality, engine=engine)
         provider = planned_provider() if engine == "kernel" else BROWSER_PROVIDERS.get(provider, provider)
     except (EnhanceError, ValueError) as exc:
         return {"error": {"type": type(exc).__name__, "message": str(exc)}}
