@@ -6,14 +6,17 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..catalog import ModelCard, read_verified
 from ..errors import Cancelled, ModelFormatError
 from . import Runtime
+
+T = TypeVar("T")
 
 _FLOAT_TYPES = {"tensor(float)"}
 
@@ -152,14 +155,15 @@ class OrtRuntime:
         self._active: Any = None
         self.version = ort.__version__
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def _cancellable(self, call: Callable[[Any], T]) -> T:
+        """``call(run_options)``, which ``terminate`` (another thread) stops: then ``Cancelled``."""
         import onnxruntime as ort
 
         opts = ort.RunOptions()
         with self._lock:
             self._active = opts
         try:
-            out = self.session.run([self.output_name], feeds, opts)[0]
+            return call(opts)
         except Exception as exc:
             if opts.terminate:
                 raise Cancelled("cancelled inside a tile") from exc
@@ -167,6 +171,9 @@ class OrtRuntime:
         finally:
             with self._lock:
                 self._active = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        out = self._cancellable(lambda opts: self.session.run([self.output_name], feeds, opts)[0])
         return np.asarray(out)
 
     def device_for_pass(self) -> Any:
@@ -175,7 +182,6 @@ class OrtRuntime:
 
     def run_device(self, x: Any, extras: dict[str, np.ndarray]) -> Any:
         """A batch in a torch tensor on the device; onnxruntime reads it and writes its output in place."""
-        import onnxruntime as ort
         import torch
 
         s, dev = self.card.scale, x.device
@@ -192,18 +198,7 @@ class OrtRuntime:
         io.bind_output(self.output_name, kind, index, np.float32, shape, y.data_ptr())
         if dev.type == "cuda":
             torch.cuda.current_stream(dev).synchronize()  # torch's kernels that made x have finished
-        opts = ort.RunOptions()
-        with self._lock:
-            self._active = opts
-        try:
-            self.session.run_with_iobinding(io, opts)
-        except Exception as exc:
-            if opts.terminate:
-                raise Cancelled("cancelled inside a tile") from exc
-            raise
-        finally:
-            with self._lock:
-                self._active = None
+        self._cancellable(lambda opts: self.session.run_with_iobinding(io, opts))
         return y
 
     def terminate(self) -> None:
