@@ -24,8 +24,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .catalog import ModelCard
+from .costs import tile_memory
 from .errors import Cancelled, ModelFormatError
-from .planning import PassPlan, TilePlan, tile_memory
+from .planning import PassPlan, TilePlan
 from .progress import Progress
 from .tiling import axis_weights
 
