@@ -295,3 +295,32 @@ def test_png_kind_reads_grey_and_alpha_as_pillow_does() -> None:
     assert png_kind(png("RGBA")) == {"gray": False, "alpha": True}
     assert png_kind(png("P")) == {"gray": False, "alpha": False}
     assert png_kind(png("P", transparency=0)) == {"gray": False, "alpha": True}
+
+
+def test_browser_engine_is_told_the_digest_of_the_bytes_it_gets(tmp_path: Path) -> None:
+    """A model file an older recipe built (its digest listed in ``alt_sha256``) is accepted by the
+    kernel; the browser engine keys models by digest and checks the bytes, so the card it gets and
+    the asset it asks for must name that file's digest, not the manifest's."""
+    from dataclasses import replace
+
+    from enhance_widget.catalog import catalog
+    from enhance_widget.errors import EnhanceError, ModelIntegrityError
+    from enhance_widget.model_integrity import sha256_of
+    from enhance_widget.widget.browser import asset_bytes, engine_card
+
+    card = catalog().get("esrgan-slim-x2")
+    assert card.path is not None
+    shipped = card.path.read_bytes()
+    assert engine_card(card)["sha256"] == card.sha256
+    assert asset_bytes(card.sha256, [card]) == shipped
+    older = tmp_path / "esrgan-slim-x2.onnx"
+    older.write_bytes(shipped + b"older build")
+    digest = sha256_of(older.read_bytes())
+    alt = replace(card, path=older, alt_sha256=(digest,))
+    assert engine_card(alt)["sha256"] == digest
+    assert asset_bytes(digest, [alt]) == older.read_bytes()
+    with pytest.raises(EnhanceError, match="no model with sha256"):
+        asset_bytes(card.sha256, [alt])
+    older.write_bytes(b"tampered")  # a changed file: its new digest is no accepted one
+    with pytest.raises(ModelIntegrityError, match="damaged"):
+        asset_bytes(engine_card(alt)["sha256"], [alt])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
+from pathlib import Path
 
 from .cards import ModelCard
 from .errors import ModelIntegrityError, ModelNotFoundError
@@ -42,4 +44,19 @@ def read_verified(card: ModelCard) -> bytes:
     return verify_bytes(card, card.path.read_bytes())
 
 
-__all__ = ["read_verified", "sha256_of", "verify_bytes"]
+@lru_cache(maxsize=64)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_of(Path(path).read_bytes())
+
+
+def file_sha256(card: ModelCard) -> str | None:
+    """The digest of the bytes :func:`read_verified` would return: the card's own digest, or the
+    accepted alternative (``alt_sha256``, e.g. a file an older recipe built) that the file has.
+    The file is hashed only for cards with alternatives (once per file version)."""
+    if not card.alt_sha256 or card.path is None or not card.path.is_file():
+        return card.sha256
+    st = card.path.stat()
+    return _file_sha256(str(card.path), st.st_mtime_ns, st.st_size)
+
+
+__all__ = ["file_sha256", "read_verified", "sha256_of", "verify_bytes"]

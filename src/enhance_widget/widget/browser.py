@@ -68,6 +68,8 @@ def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str
         )
     if not card.sha256:
         raise EnhanceError(f"model {card.id!r} has no sha256 in its card; refusing to load it")
+    from ..model_integrity import file_sha256
+
     controls = controls or {}
     strength = 1.0
     if card.pipeline == "global-lab":
@@ -76,7 +78,7 @@ def engine_card(card: Any, controls: dict[str, float] | None = None) -> dict[str
             raise ValueError(f"strength must be within 0..1.5, got {strength}")
     return {
         "id": card.id,
-        "sha256": card.sha256,
+        "sha256": file_sha256(card),  # the bytes this kernel sends (an accepted alternative too)
         "scale": card.scale,
         "layout": card.layout,
         "value_range": card.value_range,
@@ -136,9 +138,10 @@ def asset_bytes(name: str, cards: list[Any]) -> bytes | SiteAsset:
             raise EnhanceError(f"{path.name} is missing: build the front end (npm run build in js/)")
         return path.read_bytes()
     from ..catalog import read_verified
+    from ..model_integrity import file_sha256
 
     for card in cards:
-        if card.sha256 == name:
+        if file_sha256(card) == name:
             if card.site_url is not None and (card.path is None or not card.path.is_file()):
                 return SiteAsset(card.site_url, int(card.size_bytes or 0))
             return read_verified(card)
