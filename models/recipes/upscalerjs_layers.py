@@ -10,10 +10,11 @@ conv -> low-resolution conv + depth-to-space, exact), checked against the conver
 Byte reproducibility: tf2onnx 1.16.1 merges duplicated nodes (equal constants, repeated ``Shape``
 ops) and keeps whichever duplicate it meets first, in an order that changes from process to process
 (string hashing, thread timing), so plain runs yield one of several graphs that compute exactly the
-same thing but differ in which duplicate's name survives. The table below pins those survivors
-(``keep``: the names found in the reference file) and :func:`pin_duplicate_survivors` makes tf2onnx
-keep them; with that, the conversion is byte-stable. tf2onnx's generated names come from a
-process-wide counter, so each conversion runs in a fresh child process. If the sha256 still differs,
+same thing but differ in which duplicate's name survives. The table (``upscalerjs_models.py``) pins
+those survivors (``keep``: the names found in the reference file) and
+:func:`upscalerjs_convert.pin_duplicate_survivors` makes tf2onnx keep them; with that, the
+conversion is byte-stable. tf2onnx's generated names come from a process-wide counter, so each
+conversion runs in a fresh child process. If the sha256 still differs,
 the file is kept, the numerical difference to a ``--reference`` file is reported and the exit status
 is 1.
 
@@ -27,7 +28,6 @@ Usage (inside the venv made by ``build_upscalerjs.sh``)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -38,71 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recipe_io import extract_package, merge_facts, npm_pack, npm_source, package_license, sha256_of
-from tfjs_compat import custom_layers, install_import_stubs
-
-OPSET = 17
-CHECK_SHAPE = (1, 37, 53, 3)  # odd, non-square test input: catches layout and padding mistakes
-CHECK_SEED = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """One model: where it lives in which npm package, and what the conversion must produce."""
-
-    package: str  # npm spec with exact version, e.g. "@upscalerjs/models@0.9.0"
-    path: str  # path of the model file inside the package (below the tarball's "package/" folder)
-    scale: int
-    sha256: str | None  # expected sha256 of the ONNX file (None: unknown, report only)
-    keep: tuple[str, ...] = ()  # duplicate nodes that tf2onnx's merge must keep (see pin_duplicate_survivors)
-    # Expected sha256 after fold_upsample.py (nearest upsample + conv -> low-res conv + depth-to-space,
-    # same weights re-arranged, exact); None: the conversion is shipped as it is.
-    folded_sha256: str | None = None
-
-
-MODELS: dict[str, ModelSpec] = {
-    # The .h5 beside the psnr-small model.json holds the float32 weights; the model.json's weights are
-    # uint8-quantised (the research file, and this table, use the float .h5).
-    "idealo-psnr-small-x2": ModelSpec(
-        "@upscalerjs/models@0.9.0",
-        "models/idealo/psnr-small-quant-uint8/image-super-resolution-psnr-small.h5",
-        2,
-        "6d1b7932d7aa188dba34e77ca54c37578dad4c5d0b66778ecd27da727e88e0a9",
-        keep=("Shape__825", "const_axes__385", "const_empty_float__393"),
-    ),
-    "idealo-gans-x4": ModelSpec(
-        "@upscalerjs/models@0.9.0",
-        "models/idealo/gans/model.json",
-        4,
-        "fbaf20c7a44db2ee1331d2115927862bfdd89556635ff70a38bc0d944dd686c2",
-        keep=("generator/multiply_beta_411/mul/y",),
-    ),
-    # The research file (404229401b02...) is not at hand to read its surviving duplicate names from;
-    # these pins were read off our own first conversion (max|TF - ORT| 9.5e-7) and make it byte-stable.
-    "esrgan-thick-x4": ModelSpec(
-        "@upscalerjs/esrgan-thick@1.0.0",
-        "models/x4/model.json",
-        4,
-        "6b98ec89e59f9a2d92f3fa44e4cd161a8bd232611d0790da3734c1f07d09bf25",
-        keep=("generator/multiply_beta_11/mul/y",),
-    ),
-    "esrgan-slim-x2": ModelSpec(
-        "@upscalerjs/esrgan-slim@1.0.0",
-        "models/x2/model.json",
-        2,
-        "3be01c120a546425e60fd2440c76ec60d14e65696429a6e5f1225852d5dee05a",
-        keep=("Shape__106", "const_zero__103", "const_empty_float__105"),
-        folded_sha256="6163684c6cc182f37fa80e4e17ac6be714b9ede2fdefd043c7c16b9f98a727a6",
-    ),
-    "esrgan-slim-x4": ModelSpec(
-        "@upscalerjs/esrgan-slim@1.0.0",
-        "models/x4/model.json",
-        4,
-        "806fc1181be43c2365ddafc2acdf7146b4c4871bf01577670ceefc0834d16696",
-        keep=("Shape__106", "const_zero__103", "roi__98"),
-        folded_sha256="3cf9bbc5c93512ab718dda51b38556acdf6e446056f1c5316c251fbd83b736cc",
-    ),
-}
-
+from upscalerjs_convert import CHECK_SEED, CHECK_SHAPE, convert
+from upscalerjs_models import MODELS, ModelSpec
 
 # --------------------------------------------------------------------------------------------------
 # npm package
@@ -113,118 +50,6 @@ def model_description(model_file: Path) -> str | None:
     """The ``description`` of the ``config.json`` next to the model file, where the package has one."""
     config = model_file.parent / "config.json"
     return json.loads(config.read_text()).get("description") if config.is_file() else None
-
-
-# --------------------------------------------------------------------------------------------------
-# conversion (runs in a child process: see the module docstring)
-# --------------------------------------------------------------------------------------------------
-
-
-def pin_duplicate_survivors(keep: frozenset[str]) -> None:
-    """Make tf2onnx keep the named node when it merges a group of duplicated nodes.
-
-    ``MergeDuplicatedNodesOptimizer`` keeps the first node of each group of identical nodes, in an
-    order that varies from process to process; the file is then byte-different (one surviving name).
-    Moving the named nodes to the front of their group (the optimizer's own sort is stable) pins the
-    choice. Only the names change: every choice computes the same.
-    """
-    from tf2onnx.optimizer.merge_duplicated_nodes_optimizer import MergeDuplicatedNodesOptimizer
-
-    merge = MergeDuplicatedNodesOptimizer._merge_nodes_that_are_duplicated
-
-    def merge_keeping_named(self: Any, nodes: list[Any], graph: Any) -> None:
-        nodes.sort(key=lambda node: node.name not in keep)
-        merge(self, nodes, graph)
-
-    MergeDuplicatedNodesOptimizer._merge_nodes_that_are_duplicated = merge_keeping_named
-
-
-def load_keras_model(path: Path) -> Any:
-    """Load a Keras model from a TF.js layers ``model.json`` or a Keras ``.h5`` file."""
-    import tensorflow as tf
-
-    install_import_stubs()
-    import tensorflowjs as tfjs
-
-    with tf.keras.utils.custom_object_scope(custom_layers()):
-        if path.suffix == ".h5":
-            return tf.keras.models.load_model(str(path), compile=False)
-        return tfjs.converters.load_keras_model(str(path), use_unique_name_scope=False)
-
-
-def fix_resize_mode(model: Any) -> int:
-    """Rewrite Resize ``tf_half_pixel_for_nn`` as ``asymmetric`` (same result for integer nearest
-    upscales; ORT warns about the deprecated mode). Returns the number of nodes changed."""
-    changed = 0
-    for node in model.graph.node:
-        if node.op_type != "Resize":
-            continue
-        for attr in node.attribute:
-            if attr.name == "coordinate_transformation_mode" and attr.s == b"tf_half_pixel_for_nn":
-                attr.s = b"asymmetric"
-                changed += 1
-    return changed
-
-
-def check_against_tf(keras_model: Any, onnx_path: Path) -> dict[str, float]:
-    """Max |TF - ORT| on a fixed random input, in the 0..1 and the 0..255 input ranges."""
-    import numpy as np
-    import onnxruntime as ort
-
-    x = np.random.RandomState(CHECK_SEED).rand(*CHECK_SHAPE).astype(np.float32)
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    diffs = {}
-    for label, factor in (("0..1", 1.0), ("0..255", 255.0)):
-        want = keras_model(x * factor).numpy()
-        got = sess.run(None, {name: x * factor})[0]
-        diffs[label] = float(np.abs(want - got).max())
-    return diffs
-
-
-def graph_facts(onnx_path: Path) -> dict[str, Any]:
-    """Input/output names, shapes and dtypes as they appear in the ONNX graph."""
-    import onnx
-
-    model = onnx.load(str(onnx_path))
-
-    def describe(value: Any) -> dict[str, Any]:
-        tensor = value.type.tensor_type
-        dims = [d.dim_param if d.dim_param else d.dim_value for d in tensor.shape.dim]
-        return {
-            "name": value.name,
-            "shape": dims,
-            "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
-        }
-
-    return {
-        "inputs": [describe(v) for v in model.graph.input],
-        "outputs": [describe(v) for v in model.graph.output],
-        "opset": {op.domain or "ai.onnx": op.version for op in model.opset_import},
-        "nodes": len(model.graph.node),
-    }
-
-
-def convert(source: Path, out: Path, keep: frozenset[str]) -> dict[str, Any]:
-    """Convert one Keras model file to ONNX at ``out``; return the facts measured on the way."""
-    import numpy as np
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-
-    pin_duplicate_survivors(keep)
-    keras_model = load_keras_model(source)
-    signature = (tf.TensorSpec((None, None, None, 3), tf.float32, name="input"),)
-    proto, _ = tf2onnx.convert.from_keras(keras_model, input_signature=signature, opset=OPSET)
-    resized = fix_resize_mode(proto)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(out))
-    return {
-        "params": int(sum(np.prod(w.shape) for w in keras_model.weights)),
-        "resize_nodes_fixed": resized,
-        "max_abs_diff_tf_vs_ort": check_against_tf(keras_model, out),
-        **graph_facts(out),
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -367,7 +192,9 @@ def build(model_id: str, spec: ModelSpec, out: Path, reference: Path | None) -> 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-id", choices=sorted(MODELS), help="a model of the table in this script")
+    parser.add_argument(
+        "--model-id", choices=sorted(MODELS), help="a model of the table in upscalerjs_models.py"
+    )
     parser.add_argument("--package", help="npm spec with exact version (with --model, instead of --model-id)")
     parser.add_argument("--model", help="path of the model.json or .h5 inside the package")
     parser.add_argument("--scale", type=int, default=2, help="upscale factor (with --package)")
