@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -54,19 +55,17 @@ class DeviceRuntime(Protocol):
         ...
 
 
+def cpu_pass_allowed() -> bool:
+    """``ENHANCE_WIDGET_DEVICE_PASS=cpu``: a runtime on the CPU takes the device pass too (how the
+    tests check that code without a GPU); ``=0`` turns the device pass off."""
+    return os.environ.get("ENHANCE_WIDGET_DEVICE_PASS", "1") == "cpu"
+
+
 def pass_device(runtime: Any) -> Any:
     """The device a pass on ``runtime`` can stay on, or ``None`` (then the host loop runs)."""
     if os.environ.get("ENHANCE_WIDGET_DEVICE_PASS", "1") == "0" or not isinstance(runtime, DeviceRuntime):
         return None
     return runtime.device_for_pass()
-
-
-class DirectSink(Protocol):
-    """A sink that can take the whole output already converted (``direct_dtype``, HxWx3)."""
-
-    direct_dtype: np.dtype[Any] | None
-
-    def write_direct(self, array: np.ndarray) -> None: ...
 
 
 class _BandWriter:
@@ -108,7 +107,7 @@ class _BandWriter:
     def _copy(self, y0: int, band: Any, ready: Any) -> None:
         if self.cuda:
             self.stream.wait_event(ready)  # type: ignore[union-attr]
-        with self.torch.inference_mode(), self.torch.cuda.stream(self.stream) if self.cuda else _no_stream():
+        with self.torch.inference_mode(), self.torch.cuda.stream(self.stream) if self.cuda else nullcontext():
             for r in range(0, band.shape[0], self.rows):
                 n = min(self.rows, band.shape[0] - r)
                 self.staging[:n].copy_(band[r : r + n])
@@ -129,14 +128,6 @@ class _BandWriter:
         for f in self.pending:
             f.cancel()
         self.pool.shutdown(wait=True)
-
-
-class _no_stream:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _batch_size(card: ModelCard, padded: tuple[int, int], device: Any) -> int:

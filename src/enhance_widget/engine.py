@@ -151,13 +151,7 @@ def run_pass(
         pending: Future[None] | None = None
         try:
             for tile in pp.tiles:
-                if progress.aborted:
-                    raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
-                y, ms = run_tile(src, tile, card, runtime, controls)
-                if progress.aborted:
-                    raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
-                times.append(ms)
-                _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
+                y = _tile_step(src, tile, card, runtime, progress, pp, total, passes, controls, times)
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(blender.add, tile, y)
@@ -188,6 +182,29 @@ def tile_event(
         pixels=pixels,
         provider=getattr(runtime, "provider", ""),
     )
+
+
+def _tile_step(
+    src: F32,
+    tile: TilePlan,
+    card: ModelCard,
+    runtime: Runtime,
+    progress: Progress,
+    pp: PassPlan,
+    total: int,
+    passes: int,
+    controls: Mapping[str, float],
+    times: list[float],
+) -> F32:
+    """One tile of the host loop: the cancel checks around the model call, its time, its event."""
+    if progress.aborted:
+        raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
+    y, ms = run_tile(src, tile, card, runtime, controls)
+    if progress.aborted:
+        raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
+    times.append(ms)
+    _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
+    return y
 
 
 def _tile_event(
@@ -227,14 +244,8 @@ def _run_pass_full(
     acc = float_sink.array if float_sink is not None else _output_buffer((oh, ow, 3), on_disk)
     acc[...] = 0.0
     for tile in pp.tiles:
-        if progress.aborted:
-            raise Cancelled(f"cancelled before tile {tile.index + 1} of {total}")
-        y, ms = run_tile(src, tile, card, runtime, controls)
-        if progress.aborted:
-            raise Cancelled(f"cancelled during tile {tile.index + 1} of {total}")
+        y = _tile_step(src, tile, card, runtime, progress, pp, total, passes, controls, times)
         ox0, oy0, ox1, oy1 = tile.out_box
-        times.append(ms)
-        _tile_event(progress, tile, y, pp, total, passes, ms, runtime)
         acc[oy0:oy1, ox0:ox1] += weighted_tile(y, tile)
     if float_sink is None:
         rows = max(1, SINK_BAND_BYTES // (ow * 3 * 4))  # the sink's conversion copies what it gets

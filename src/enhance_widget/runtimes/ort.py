@@ -210,10 +210,11 @@ class OrtRuntime:
 def torch_device_for(provider: str) -> Any:
     """The torch device a pass on ``provider`` can keep its tensors on, or ``None``.
 
-    ``ENHANCE_WIDGET_DEVICE_PASS=cpu`` runs the device pass on the CPU too (tests of that path).
+    On the CPU only when the tests ask for it (``device_pass.cpu_pass_allowed``).
     """
-    mode = os.environ.get("ENHANCE_WIDGET_DEVICE_PASS", "1")
-    if mode == "0" or (provider != "CUDAExecutionProvider" and mode != "cpu"):
+    from ..device_pass import cpu_pass_allowed
+
+    if provider != "CUDAExecutionProvider" and not cpu_pass_allowed():
         return None
     try:
         import torch

@@ -222,10 +222,9 @@ class TorchRuntime:
 
     def device_for_pass(self) -> Any:
         """The whole pass stays on the GPU (``device_pass.py``); on the CPU the host loop runs."""
-        import os
+        from ..device_pass import cpu_pass_allowed
 
-        cpu_too = os.environ.get("ENHANCE_WIDGET_DEVICE_PASS") == "cpu"
-        return self.graph.device if self.graph.device.type == "cuda" or cpu_too else None
+        return self.graph.device if self.graph.device.type == "cuda" or cpu_pass_allowed() else None
 
     def run_device(self, x: Any, extras: dict[str, np.ndarray]) -> Any:
         """A batch already on the device, float32 in and out (half precision inside with fp16)."""
