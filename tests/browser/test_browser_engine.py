@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .engine_page import MAKE_IMAGES, compare, run_in_browser
+from .engine_page import LONGTASK_JS, MAKE_IMAGES, compare, run_in_browser
 from .lab import ARTIFACTS, NetworkLog
 from .pagetools import dataset, kernel_exec, kernel_json, wait_dataset, widget
 
@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, list[str]]) -> None:
     pg, net, console = page
+    pg.evaluate(LONGTASK_JS)
     last, seconds, stall = run_in_browser(pg, "esrgan-slim-x2")
+    longtask = float(pg.evaluate("() => window.__ewLongtask.max"))
     assert last["engine"] == "browser" and last["provider"] == "wasm", last
     assert last["provider_note"] == "", last  # wasm was asked for
     assert int(dataset(pg, "tilesAtDone") or 0) >= 4  # tiles were painted live, before the result
@@ -27,12 +29,19 @@ def test_browser_engine_agrees_with_kernel_engine(page: tuple[Any, NetworkLog, l
     assert "browser engine" in text and "wasm" in text, text
     pg.screenshot(path=str(ARTIFACTS / "engine-browser-done.png"))
     cmp = compare(pg, "esrgan-slim-x2")
-    print(f"\nbrowser engine esrgan-slim-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms")
+    print(
+        f"\nbrowser engine esrgan-slim-x2: {cmp} run {seconds:.1f} s, longest stall {stall:.0f} ms, "
+        f"longest task {longtask:.0f} ms"
+    )
     assert cmp["same_size"] and cmp["shape"] == [240, 320, 3], cmp
     assert cmp["max_diff"] <= 2, cmp
     assert cmp["engine"] == "browser" and cmp["runtime"] == "onnxruntime-web"
     assert cmp["tiles"] == cmp["plan_tiles"]
-    assert stall < 500, f"the main thread stalled {stall:.0f} ms"
+    # the model runs in the worker: no task of the page's main thread is long (our code), and the
+    # page never freezes; the timer gap also counts the OS starving the page on a loaded 2-core
+    # machine (806 ms once in a full CI run, 35-79 ms alone), so it gets a wider bound
+    assert longtask < 250, f"one main-thread task took {longtask:.0f} ms"
+    assert stall < 1500, f"the main thread stalled {stall:.0f} ms"
     assert net.outside == [], net.outside
     assert not [c for c in console if c.startswith("pageerror")], console
 
